@@ -1,0 +1,1 @@
+"""Alertmanager intake: payload schemas, dedup and grouping into incidents."""

@@ -1,0 +1,82 @@
+"""`POST /webhooks/alertmanager` and `GET /api/alerts`."""
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import ValidationError
+from sqlmodel import col, select
+
+from bot.alerts.models import Alert
+from bot.alerts.schemas import AlertmanagerPayload, AlertRead
+from bot.alerts.writer import StoreUnavailable
+from bot.auth import require_bearer
+from bot.deps import ApiAuth, ReadSessionDep
+from bot.incidents.service import alert_read
+from bot.incidents.views import HubFilter, split_hub
+
+router = APIRouter()
+
+# Alertmanager caps a group at what fits; 10 MB is thousands of alerts.
+MAX_BODY = 10 * 1024 * 1024
+
+
+@router.post("/webhooks/alertmanager", tags=["webhooks"])
+async def alertmanager_webhook(request: Request) -> dict[str, Any]:
+    """Store an Alertmanager delivery (payload version 4); answers once it is committed."""
+    started = time.perf_counter()
+    state = request.app.state
+    require_bearer(request, state.settings.alertmanager_token, "Alertmanager (ALERTMANAGER_TOKEN)")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise HTTPException(413, detail=f"body larger than {MAX_BODY} bytes")
+    payload = parse_payload(body)
+    try:
+        result = await state.intake.submit(payload)
+    except StoreUnavailable:
+        raise HTTPException(503, detail="could not store the alerts now; retry") from None
+    m = state.metrics
+    for a in payload.alerts:
+        m.alerts_received.labels(a.status).inc()
+    if result.incidents_opened:
+        m.incidents_opened.labels("alertmanager").inc(len(result.incidents_opened))
+    m.webhook_seconds.labels("alertmanager").observe(time.perf_counter() - started)
+    return {
+        "received": result.received,
+        "new": result.new,
+        "resolved": result.resolved,
+        "unchanged": result.unchanged,
+        "incidents": sorted(result.incidents | set(result.incidents_opened)),
+        "incidents_opened": result.incidents_opened,
+    }
+
+
+def parse_payload(body: bytes) -> AlertmanagerPayload:
+    """Validate a body: 400 if it is not JSON, 422 naming each problem if it is the wrong shape."""
+    try:
+        return AlertmanagerPayload.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise HTTPException(400, detail=f"body is not valid JSON: {errors[0]['msg']}") from None
+        raise HTTPException(422, detail=errors) from None
+
+
+@router.get("/api/alerts", response_model=list[AlertRead], tags=["alerts"], dependencies=[ApiAuth])
+def list_alerts(
+    session: ReadSessionDep,
+    status: Literal["firing", "resolved"] | None = None,
+    hub: HubFilter = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[AlertRead]:
+    """Every stored alert, newest first."""
+    query = select(Alert).order_by(col(Alert.starts_at).desc(), col(Alert.id).desc())
+    if status is not None:
+        query = query.where(Alert.status == status)
+    cluster, name = split_hub(hub)
+    if cluster is not None:
+        query = query.where(Alert.cluster == cluster)
+    if name is not None:
+        query = query.where(Alert.hub == name)
+    return [alert_read(a) for a in session.exec(query.limit(limit).offset(offset))]

@@ -1,0 +1,122 @@
+"""One writer thread that commits Alertmanager deliveries in batches (group commit).
+
+Concurrent deliveries queue here and are stored together in one transaction, so a storm
+costs one commit per batch rather than one per request; each request is answered only after
+the batch holding it has committed. One writer also keeps SQLite free of lock contention.
+"""
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from bot.alerts.intake import IngestResult, ingest
+from bot.alerts.schemas import AlertmanagerPayload
+from bot.hubs import Registry
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class StoreUnavailable(Exception):
+    """The delivery could not be stored now (database away); the sender should retry."""
+
+
+class IntakeWriter:
+    """Owns the thread that stores deliveries; `submit` from the event loop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry,
+        *,
+        max_batch: int = 64,
+        on_commit: Callable[[list[IngestResult]], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.max_batch = max_batch
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish what is queued, then stop."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+
+    async def submit(self, payload: AlertmanagerPayload) -> IngestResult:
+        """Store a delivery; returns once it is committed (raises if it could not be)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IngestResult] = loop.create_future()
+        self._queue.put((payload, future, loop))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._store(batch)
+            if stop:
+                return
+
+    def _store(self, batch: list[Any]) -> None:
+        outcomes: list[IngestResult | BaseException]
+        try:
+            with self.engine.begin() as conn:
+                outcomes = [ingest(conn, self.registry, payload) for payload, _, _ in batch]
+        except Exception:
+            if len(batch) == 1:
+                log.exception("storing an Alertmanager delivery failed")
+                outcomes = [StoreUnavailable()]
+            else:
+                # One bad apple must not fail its neighbours: store each on its own.
+                log.warning("batch of %d deliveries failed; storing one by one", len(batch))
+                outcomes = [self._store_one(payload) for payload, _, _ in batch]
+        committed = [o for o in outcomes if isinstance(o, IngestResult)]
+        if committed and self._on_commit:
+            try:
+                self._on_commit(committed)
+            except Exception:
+                log.exception("after-commit hook failed")
+        for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
+    def _store_one(self, payload: AlertmanagerPayload) -> IngestResult | BaseException:
+        try:
+            with self.engine.begin() as conn:
+                return ingest(conn, self.registry, payload)
+        except Exception:
+            log.exception("storing an Alertmanager delivery failed")
+            return StoreUnavailable()
+
+
+def _settle(future: "asyncio.Future[IngestResult]", outcome: IngestResult | BaseException) -> None:
+    if future.cancelled():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -1,0 +1,92 @@
+"""`create_app(settings)`: the FastAPI app; its lifespan runs the intake writer and worker."""
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from bot import __version__
+from bot.alerts import views as alert_views
+from bot.alerts.intake import IngestResult
+from bot.alerts.writer import IntakeWriter
+from bot.config import Settings
+from bot.db import make_engine, migrate, readonly
+from bot.health import router as health_router
+from bot.hubs import Registry
+from bot.incidents import views as incident_views
+from bot.metrics import Metrics
+from bot.worker import Handler, Worker
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: Registry | None = None,
+    job_handlers: Mapping[str, Handler] | None = None,
+) -> FastAPI:
+    """Build the service; raises `RegistryError` if the hub registry is invalid."""
+    registry = registry or Registry.load(settings.resolved_hubs_file())
+    engine = make_engine(settings.database_url)
+    reader = readonly(engine)
+    metrics = Metrics(reader)
+    worker = Worker(
+        engine,
+        job_handlers or {},
+        threads=settings.worker_threads,
+        on_outcome=metrics.job_outcome,
+    )
+
+    def after_commit(results: list[IngestResult]) -> None:
+        if any(r.jobs for r in results):
+            worker.wake()
+
+    intake = IntakeWriter(engine, registry, on_commit=after_commit)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.log_unconfigured()
+        await run_in_threadpool(migrate, engine)
+        log.info(
+            "hub registry %s: %d clusters, %d hubs",
+            registry.source,
+            len(registry.clusters),
+            sum(len(c.hubs) for c in registry.clusters.values()),
+        )
+        intake.start()
+        worker.start()
+        try:
+            yield
+        finally:
+            intake.stop()
+            worker.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="incident-bot",
+        version=__version__,
+        summary="Incident response for teams that run many JupyterHubs.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.engine = engine
+    app.state.reader = reader
+    app.state.metrics = metrics
+    app.state.intake = intake
+    app.state.worker = worker
+
+    @app.exception_handler(sa.exc.OperationalError)
+    async def database_unavailable(_request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return JSONResponse({"detail": "database unavailable; retry"}, status_code=503)
+
+    app.include_router(health_router)
+    app.include_router(alert_views.router)
+    app.include_router(incident_views.router)
+    return app

@@ -1,0 +1,112 @@
+"""`incident-bot serve | check | route`."""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.config import Settings
+from bot.hubs import Registry, RegistryError
+from bot.incidents.naming import channel_name
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `incident-bot` command."""
+    parser = argparse.ArgumentParser(prog="incident-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service (API, webhooks, Slack app, worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+    check = sub.add_parser("check", help="validate the hub registry, runbooks and alert rules")
+    check.add_argument("--hubs", type=Path, help="registry file (default: HUBS_FILE)")
+
+    route = sub.add_parser("route", help="show what an alert with these labels would become")
+    route.add_argument(
+        "--label",
+        "-l",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an alert label; repeat for each",
+    )
+    route.add_argument("--hubs", type=Path, help="registry file (default: HUBS_FILE)")
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port, args.log_level)
+    try:
+        registry = Registry.load(args.hubs or settings.resolved_hubs_file())
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "check":
+        return _check(registry)
+    return _route(registry, args.label, parser)
+
+
+def _serve(settings: Settings, host: str, port: int, log_level: str) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app = create_app(settings)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")
+    return 0
+
+
+def _check(registry: Registry) -> int:
+    hubs = sum(len(c.hubs) for c in registry.clusters.values())
+    print(
+        f"{registry.source}: ok ({len(registry.communities)} communities, "
+        f"{len(registry.clusters)} clusters, {hubs} hubs)"
+    )
+    return 0
+
+
+def _route(registry: Registry, pairs: list[str], parser: argparse.ArgumentParser) -> int:
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            parser.error(f"--label takes KEY=VALUE, not {pair!r}")
+        labels[key] = value
+    r = registry.route(labels)
+    community = registry.communities.get(r.community) if r.community else None
+    hub = registry.hub(r.cluster, r.hub) if r.cluster and r.hub else None
+    title = labels.get("alertname", "alert")
+    scope = "hub" if r.hub else ("cluster-wide" if r.cluster else "unmapped")
+    rows = [
+        ("cluster", r.cluster or "-"),
+        ("hub", r.hub or "-"),
+        ("domain", hub.domain if hub and hub.domain else "-"),
+        ("community", f"{community.name} ({community.id})" if community else "-"),
+        ("scope", scope),
+        ("severity", f"{r.severity} (label: {labels.get('severity', 'none')})"),
+        ("opens incident", "yes" if r.opens_incident else "no (joins an open incident, if any)"),
+        ("channel", channel_name(datetime.now(UTC), r.cluster, r.hub, title)),
+        (
+            "pages",
+            f"PagerDuty escalation policy {r.escalation_policy}"
+            if r.escalation_policy
+            else "nobody (no escalation policy)",
+        ),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0

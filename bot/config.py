@@ -1,0 +1,79 @@
+"""Settings, read from the environment and a `.env` file (names as in CONTRACT.md)."""
+
+import logging
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with; every field has a working default."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./incident-bot.db"
+    hubs_file: Path = Path("hubs.yaml")
+    runbooks_dir: Path = Path("runbooks")
+    runbooks_base_url: str = ""
+    public_url: str = "http://127.0.0.1:8080"
+    api_token: SecretStr = SecretStr("")
+    alertmanager_token: SecretStr = SecretStr("")
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_api_url: str = "https://slack.com/api/"
+    pagerduty_api_token: SecretStr = SecretStr("")
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    pagerduty_from_email: str = ""
+    pagerduty_webhook_secret: SecretStr = SecretStr("")
+    prometheus_url: str = ""
+    timezone: str = "UTC"
+    # Not in the contract's table: tuning knobs with safe defaults.
+    worker_threads: int = Field(default=4, ge=0, le=64)
+
+    def resolved_hubs_file(self) -> Path:
+        """The registry to load: the configured file, else the bundled example."""
+        return _existing_or_bundled(self.hubs_file, Path("hubs.yaml"))
+
+    def resolved_runbooks_dir(self) -> Path:
+        """The runbooks folder: the configured one, else the one shipped with the source."""
+        return _existing_or_bundled(self.runbooks_dir, Path("runbooks"))
+
+    def log_unconfigured(self) -> list[str]:
+        """Log, once, each optional integration that is not configured; return their names."""
+        missing = []
+        if not self.slack_bot_token.get_secret_value():
+            missing.append("Slack (SLACK_BOT_TOKEN)")
+        if not self.slack_signing_secret.get_secret_value():
+            missing.append(
+                "Slack request signing (SLACK_SIGNING_SECRET): /slack/events refuses all"
+            )
+        if not self.pagerduty_api_token.get_secret_value():
+            missing.append("PagerDuty REST API (PAGERDUTY_API_TOKEN)")
+        if not self.pagerduty_webhook_secret.get_secret_value():
+            missing.append(
+                "PagerDuty webhooks (PAGERDUTY_WEBHOOK_SECRET): /webhooks/pagerduty refuses all"
+            )
+        if not self.alertmanager_token.get_secret_value():
+            missing.append("Alertmanager (ALERTMANAGER_TOKEN): /webhooks/alertmanager refuses all")
+        if not self.api_token.get_secret_value():
+            missing.append("API (API_TOKEN): /api/* is closed")
+        if not self.prometheus_url:
+            missing.append("Prometheus context (PROMETHEUS_URL)")
+        for name in missing:
+            log.warning("not configured: %s", name)
+        return missing
+
+
+def _existing_or_bundled(configured: Path, default: Path) -> Path:
+    # Only the default name falls back: a path someone set explicitly must exist.
+    if configured.exists() or configured != default:
+        return configured
+    for candidate in (PACKAGE_DIR / "bundled" / default, PACKAGE_DIR.parent / default):
+        if candidate.exists():
+            return candidate
+    return configured

@@ -1,0 +1,175 @@
+"""Load `hubs.yaml` and map alert labels to a hub, cluster, community and severity."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from bot.hubs.schema import SEVERITIES, Cluster, Community, Hub, RegistryFile, Severity
+
+
+class RegistryError(Exception):
+    """The registry file is missing or invalid; the message names the file and the path in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What an alert with some labels becomes."""
+
+    cluster: str | None
+    hub: str | None
+    community: str | None
+    severity: Severity
+    opens_incident: bool
+    escalation_policy: str | None
+
+    @property
+    def scope(self) -> str:
+        """The key under which one open incident absorbs every new alert."""
+        if self.cluster is None:
+            return "unmapped"
+        if self.hub is None:
+            return f"cluster:{self.cluster}"
+        return f"hub:{self.cluster}/{self.hub}"
+
+
+def label_value(value: str | None) -> str | None:
+    """Read a label value, where real rules sometimes write `key=value` for `value`."""
+    if value is None:
+        return None
+    value = value.strip()
+    if "=" in value:
+        value = value.split("=", 1)[1].strip()
+    return value or None
+
+
+class Registry:
+    """The hub registry, indexed for routing."""
+
+    def __init__(self, data: RegistryFile, source: str = "hubs.yaml") -> None:
+        self.data = data
+        self.source = source
+        self.defaults = data.defaults
+        self.communities: dict[str, Community] = {c.id: c for c in data.communities}
+        self.clusters: dict[str, Cluster] = {c.name: c for c in data.clusters}
+        self._hubs: dict[tuple[str, str], Hub] = {
+            (c.name, h.name): h for c in data.clusters for h in c.hubs
+        }
+        self._by_pd_service = {
+            c.pagerduty_service: c.name for c in data.clusters if c.pagerduty_service
+        }
+        self._open_for = frozenset(data.defaults.open_incident_for)
+
+    @classmethod
+    def load(cls, path: Path) -> "Registry":
+        """Read and validate a registry file."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RegistryError(f"{path}: cannot read the hub registry: {exc.strerror}") from exc
+        return cls.parse(text, source=str(path))
+
+    @classmethod
+    def parse(cls, text: str, source: str = "hubs.yaml") -> "Registry":
+        """Validate registry YAML text; errors name `source` and the path in it."""
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = ""
+            mark = getattr(exc, "problem_mark", None)
+            if mark is not None:
+                where = f" (line {mark.line + 1}, column {mark.column + 1})"
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise RegistryError(f"{source}{where}: not valid YAML: {problem}") from exc
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise RegistryError(
+                f"{source}: the top level must be a mapping, not {type(raw).__name__}"
+            )
+        try:
+            data = RegistryFile.model_validate(raw)
+        except ValidationError as exc:
+            raise RegistryError(_describe(source, exc)) from exc
+        return cls(data, source)
+
+    def hub(self, cluster: str, name: str) -> Hub | None:
+        """The hub `name` of `cluster`, if registered."""
+        return self._hubs.get((cluster, name))
+
+    def cluster_for_pagerduty_service(self, service_id: str) -> str | None:
+        """The cluster whose PagerDuty service is `service_id`."""
+        return self._by_pd_service.get(service_id)
+
+    def severity(self, label: str | None) -> Severity:
+        """An incident severity for an alert's `severity` label; unknown ones are sev2."""
+        if label:
+            key = label.strip().lower()
+            if key in SEVERITIES:
+                return key
+            mapped = self.defaults.severity_map.get(key)
+            if mapped:
+                return mapped
+        return "sev2"
+
+    def opens_incident(self, severity: Severity) -> bool:
+        """Whether alerts of this severity open incidents by themselves."""
+        return severity in self._open_for
+
+    def parse_hub_ref(self, ref: str) -> tuple[str, str | None] | None:
+        """Resolve `cluster/hub`, `cluster` or a hub name unique in the registry."""
+        ref = ref.strip()
+        if "/" in ref:
+            cluster, _, hub = ref.partition("/")
+            return (cluster, hub) if (cluster, hub) in self._hubs else None
+        if ref in self.clusters:
+            return ref, None
+        matches = [key for key in self._hubs if key[1] == ref]
+        return (matches[0][0], ref) if len(matches) == 1 else None
+
+    def route(self, labels: Mapping[str, str]) -> Route:
+        """Map an alert's labels to its hub, cluster, community and severity."""
+        severity = self.severity(labels.get("severity"))
+        cluster_name = label_value(labels.get("cluster"))
+        hub_name = label_value(labels.get("hub")) or label_value(labels.get("namespace"))
+        if hub_name and "/" in hub_name and cluster_name is None:
+            cluster_name, _, hub_name = hub_name.partition("/")
+        cluster = self.clusters.get(cluster_name) if cluster_name else None
+        if cluster is None and cluster_name is None and hub_name:
+            # No cluster label: a hub name that is unique in the registry still maps.
+            found = [key for key in self._hubs if key[1] == hub_name]
+            if len(found) == 1:
+                cluster = self.clusters[found[0][0]]
+        if cluster is None:
+            return Route(
+                None,
+                None,
+                None,
+                severity,
+                self.opens_incident(severity),
+                self.defaults.pagerduty_escalation_policy,
+            )
+        policy = cluster.pagerduty_escalation_policy or self.defaults.pagerduty_escalation_policy
+        hub = self._hubs.get((cluster.name, hub_name)) if hub_name else None
+        if hub is None:
+            communities = {h.community for h in cluster.hubs}
+            # A dedicated cluster's cluster-wide trouble is still its community's.
+            community = communities.pop() if len(communities) == 1 else None
+            return Route(
+                cluster.name, None, community, severity, self.opens_incident(severity), policy
+            )
+        return Route(
+            cluster.name, hub.name, hub.community, severity, self.opens_incident(severity), policy
+        )
+
+
+def _describe(source: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    path = ""
+    for part in err["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+    return f"{source}: {path or 'top level'}: {msg}{more}"

@@ -1,0 +1,1 @@
+"""Incidents: models, reads and writes, and the flows that change them."""

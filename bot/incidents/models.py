@@ -1,0 +1,44 @@
+"""Incident and role tables."""
+
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from bot.db import UTCDateTime, utcnow
+
+Status = Literal["investigating", "identified", "monitoring", "resolved"]
+STATUSES: tuple[Status, ...] = ("investigating", "identified", "monitoring", "resolved")
+
+
+class Incident(SQLModel, table=True):
+    number: int | None = Field(default=None, primary_key=True)
+    title: str
+    status: str = Field(default="investigating", max_length=20)
+    severity: str = Field(max_length=8)
+    cluster: str | None = Field(default=None, max_length=100)
+    hub: str | None = Field(default=None, max_length=100)
+    community: str | None = Field(default=None, max_length=100)
+    # `hub:<cluster>/<hub>`, `cluster:<cluster>` or `unmapped`: where new alerts are grouped.
+    scope: str = Field(max_length=220)
+    # Equal to `scope` while open, NULL once resolved: a unique index on it makes
+    # "one open incident per hub" hold even when replicas race.
+    open_scope: str | None = Field(default=None, max_length=220, unique=True)
+    source: str = Field(default="alertmanager", max_length=20)
+    slack_channel_id: str | None = Field(default=None, max_length=40, index=True)
+    slack_channel_name: str | None = Field(default=None, max_length=80)
+    pagerduty_incident_id: str | None = Field(default=None, max_length=40, index=True)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Role(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("incident_number", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_number: int = Field(foreign_key="incident.number", index=True)
+    role: str = Field(max_length=20)
+    user_id: str = Field(max_length=40)
+    assigned_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

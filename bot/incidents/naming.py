@@ -1,0 +1,32 @@
+"""Incident channel names: `inc-<YYYYMMDD>-<cluster>-<hub>-<slug of title>`."""
+
+import re
+from datetime import UTC, datetime
+
+MAX_LEN = 80
+# Room for a `-NN` suffix when Slack says the name is taken.
+SUFFIX_ROOM = 4
+
+
+def slug(text: str) -> str:
+    """Lowercase, only `a-z 0-9 - _`, runs of anything else folded into one `-`."""
+    return re.sub(r"[^a-z0-9_]+", "-", text.lower()).strip("-_")
+
+
+def channel_name(
+    started_at: datetime, cluster: str | None, hub: str | None, title: str, attempt: int = 1
+) -> str:
+    """The channel name for an incident; `attempt` > 1 adds the `-N` suffix for collisions."""
+    parts = ["inc", started_at.astimezone(UTC).strftime("%Y%m%d")]
+    if cluster is None:
+        parts.append("unmapped")
+    else:
+        parts.append(slug(cluster))
+        if hub is not None:
+            parts.append(slug(hub))
+    base = "-".join(p for p in parts if p)
+    title_slug = slug(title)
+    if title_slug:
+        base = f"{base}-{title_slug}"
+    base = base[: MAX_LEN - SUFFIX_ROOM].rstrip("-_")
+    return base if attempt <= 1 else f"{base}-{attempt}"

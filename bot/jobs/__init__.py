@@ -1,0 +1,1 @@
+"""The durable job queue's table and its reads and writes."""

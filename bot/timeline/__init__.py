@@ -1,0 +1,1 @@
+"""The incident timeline: events and who may see them."""
