@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -97,9 +98,9 @@ def stop(server: uvicorn.Server, thread: threading.Thread) -> None:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[Service]:
+def running(settings: Settings, **kwargs: Any) -> Iterator[Service]:
     """The whole service with these settings, for as long as the block runs."""
-    app = create_app(settings)
+    app = create_app(settings, **kwargs)
     server, thread, url = serve(app)
     try:
         yield Service(app, url, app.state.engine)

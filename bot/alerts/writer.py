@@ -12,7 +12,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from bot.alerts.intake import IngestResult, ingest
 from bot.alerts.schemas import AlertmanagerPayload
@@ -87,14 +89,14 @@ class IntakeWriter:
         try:
             with self.engine.begin() as conn:
                 outcomes = [ingest(conn, self.registry, payload) for payload, _, _ in batch]
-        except Exception:
-            if len(batch) == 1:
-                log.exception("storing an Alertmanager delivery failed")
-                outcomes = [StoreUnavailable()]
-            else:
-                # One bad apple must not fail its neighbours: store each on its own.
-                log.warning("batch of %d deliveries failed; storing one by one", len(batch))
-                outcomes = [self._store_one(payload) for payload, _, _ in batch]
+        except Exception as exc:
+            # One bad apple must not fail its neighbours: store each on its own.
+            log.warning(
+                "batch of %d deliveries failed (%s); storing one by one",
+                len(batch),
+                type(exc).__name__,
+            )
+            outcomes = [self._store_one(payload) for payload, _, _ in batch]
         committed = [o for o in outcomes if isinstance(o, IngestResult)]
         if committed and self._on_commit:
             try:
@@ -105,12 +107,21 @@ class IntakeWriter:
             loop.call_soon_threadsafe(_settle, future, outcome)
 
     def _store_one(self, payload: AlertmanagerPayload) -> IngestResult | BaseException:
+        # Replicas storing overlapping groups can deadlock on PostgreSQL; the database picks
+        # a victim, and running the victim again is the cure.
+        retrying = Retrying(
+            retry=retry_if_exception_type(sa.exc.OperationalError),
+            stop=stop_after_attempt(5),
+            wait=wait_random_exponential(multiplier=0.02, max=0.5),
+            reraise=True,
+        )
         try:
-            with self.engine.begin() as conn:
-                return ingest(conn, self.registry, payload)
+            for attempt in retrying:
+                with attempt, self.engine.begin() as conn:
+                    return ingest(conn, self.registry, payload)
         except Exception:
             log.exception("storing an Alertmanager delivery failed")
-            return StoreUnavailable()
+        return StoreUnavailable()
 
 
 def _settle(future: "asyncio.Future[IngestResult]", outcome: IngestResult | BaseException) -> None:

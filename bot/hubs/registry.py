@@ -172,4 +172,5 @@ def _describe(source: str, exc: ValidationError) -> str:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     msg = err["msg"].removeprefix("Value error, ")
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-    return f"{source}: {path or 'top level'}: {msg}{more}"
+    # Cross-reference checks run on the whole file and name their own path in the message.
+    return f"{source}: {path + ': ' if path else ''}{msg}{more}"

@@ -71,17 +71,16 @@ def claim(
         )
         .exists()
     )
-    ids = (
+    pick = (
         sa.select(job.c.id)
         .where(ready, job.c.kind.in_(kinds), ~blocked)
         .order_by(job.c.run_at, job.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
-    stmt = (
+    take = (
         sa.update(job)
-        .where(job.c.id.in_(ids), ready)
+        .where(job.c.id.in_(sa.bindparam("ids", expanding=True)))
         .values(
             status=RUNNING,
             attempts=job.c.attempts + 1,
@@ -91,8 +90,12 @@ def claim(
         )
         .returning(job.c.id, job.c.kind, job.c.payload, job.c.attempts, job.c.max_attempts)
     )
+    # Two statements, not UPDATE ... WHERE id IN (subquery): PostgreSQL may run such a
+    # subquery more than once and so take more rows than LIMIT. The row locks (PostgreSQL)
+    # or the write lock taken at BEGIN (SQLite) keep other workers off the picked rows.
     with engine.begin() as conn:
-        rows = conn.execute(stmt).all()
+        ids = list(conn.execute(pick).scalars())
+        rows = conn.execute(take, {"ids": ids}).all() if ids else []
     return [ClaimedJob(r.id, r.kind, r.payload, r.attempts, r.max_attempts) for r in rows]
 
 

@@ -1,0 +1,78 @@
+"""`incident-bot check` and `route`, run as a person would: the real console script."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HUBS_FILE", "DATABASE_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_passes_on_the_shipped_registry():
+    r = run("check")
+    assert r.returncode == 0, r.stderr
+    assert "hubs.yaml: ok" in r.stdout
+
+
+def test_check_fails_with_a_clear_message(tmp_path: Path):
+    bad = tmp_path / "hubs.yaml"
+    bad.write_text(
+        "clusters:\n  - name: x\n    provider: aws\n    hubs:\n"
+        "      - name: a\n        community: nobody\n"
+    )
+    r = run("check", "--hubs", str(bad))
+    assert r.returncode == 1
+    assert f"{bad}: clusters[0].hubs[0].community: unknown community 'nobody'" in r.stderr
+
+
+def test_route_prints_what_an_alert_becomes():
+    r = run(
+        "route",
+        "--label",
+        "cluster=openscapes",
+        "--label",
+        "namespace=prod",
+        "--label",
+        "severity=critical",
+        "--label",
+        "alertname=HubDown",
+    )
+    assert r.returncode == 0, r.stderr
+    out = dict(line.split(None, 1) for line in r.stdout.splitlines() if "  " in line)
+    assert out["hub"].strip() == "prod"
+    assert out["domain"].strip() == "openscapes.2i2c.cloud"
+    assert out["severity"].startswith("sev1")
+    assert "opens incident  yes" in r.stdout
+    assert "-openscapes-prod-hubdown" in r.stdout
+    assert "P7QK2LM" in r.stdout
+
+
+def test_route_of_an_unknown_cluster_is_unmapped_and_a_warning_does_not_open():
+    r = run("route", "-l", "cluster=mystery", "-l", "severity=warning")
+    assert r.returncode == 0, r.stderr
+    assert "unmapped" in r.stdout
+    assert "opens incident  no" in r.stdout
+
+
+def test_route_rejects_a_label_without_a_value():
+    r = run("route", "--label", "cluster")
+    assert r.returncode == 2
+    assert "KEY=VALUE" in r.stderr
+
+
+def test_the_bundled_registry_is_used_outside_the_repo(tmp_path: Path):
+    r = run("check", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "ok" in r.stdout
