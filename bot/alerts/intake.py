@@ -6,7 +6,7 @@ statements per delivery however many alerts it carries.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,7 +85,7 @@ def ingest(
     resolutions: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for fp, a in latest.items():
-        row = exact.get((fp, a.startsAt.astimezone(UTC))) or firing_now.get(fp)
+        row = exact.get((fp, a.startsAt)) or firing_now.get(fp)
         if a.status == "firing":
             if row is None:
                 firing.append(_Firing(a, registry.route(a.labels)))

@@ -1,7 +1,7 @@
 """The Alertmanager webhook payload (version 4) and the alert rows the API returns."""
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -20,6 +20,14 @@ class AlertmanagerAlert(BaseModel):
     endsAt: datetime | None = None
     generatorURL: str = ""
     fingerprint: str = Field(default="", max_length=64)
+
+    @field_validator("startsAt", "endsAt")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        # A time without a zone is taken as UTC, as Alertmanager means it.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @field_validator("endsAt")
     @classmethod

@@ -53,6 +53,9 @@ async def alertmanager_webhook(request: Request) -> dict[str, Any]:
 
 def parse_payload(body: bytes) -> AlertmanagerPayload:
     """Validate a body: 400 if it is not JSON, 422 naming each problem if it is the wrong shape."""
+    if b"\\u0000" in body:
+        # PostgreSQL cannot store NUL in text; refuse it here rather than fail at commit.
+        raise HTTPException(422, detail="strings must not contain NUL characters (\\u0000)")
     try:
         return AlertmanagerPayload.model_validate_json(body)
     except ValidationError as exc:

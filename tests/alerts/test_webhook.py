@@ -296,3 +296,23 @@ def test_the_sample_payloads_shipped_in_the_repo_work(service: Service):
     firing = post(service, json.loads((examples / "firing.json").read_text()))
     assert len(firing["incidents_opened"]) == 1
     assert post(service, json.loads((examples / "resolved.json").read_text()))["resolved"] == 1
+
+
+def test_nul_characters_are_refused_before_they_reach_the_database(service: Service):
+    body = delivery(alert(summary="bad\u0000summary"))
+    with service.am as c:
+        r = c.post(WEBHOOK, json=body)
+    assert r.status_code == 422
+    assert "NUL" in r.json()["detail"]
+    assert nothing_stored(service)
+
+
+def test_odd_but_valid_values_are_stored_not_500(service: Service):
+    a = alert("A" * 5000, starts_at="2026-11-25T10:00:00.123456789", namespace="ünï/cøde")
+    a["annotations"]["description"] = "x" * 100_000
+    result = post(service, {**delivery(a), "truncatedAlerts": 10**30})
+    assert result["new"] == 1
+    with service.api as c:
+        [stored] = c.get("/api/alerts").json()
+    assert stored["starts_at"] == "2026-11-25T10:00:00.123456Z"
+    assert len(stored["alertname"]) == 200
