@@ -14,7 +14,7 @@ class Alert(SQLModel, table=True):
     # names one firing: a repeated delivery updates it, a later re-firing is a new row.
     __table_args__ = (
         sa.UniqueConstraint("fingerprint", "starts_at"),
-        sa.Index("ix_alert_received", "received_at", "id"),
+        sa.Index("ix_alert_starts", "starts_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

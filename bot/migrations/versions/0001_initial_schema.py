@@ -117,7 +117,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_alert_incident_number"), ["incident_number"], unique=False
         )
-        batch_op.create_index("ix_alert_received", ["received_at", "id"], unique=False)
+        batch_op.create_index("ix_alert_starts", ["starts_at", "id"], unique=False)
 
     op.create_table(
         "role",
@@ -169,7 +169,7 @@ def downgrade() -> None:
 
     op.drop_table("role")
     with op.batch_alter_table("alert", schema=None) as batch_op:
-        batch_op.drop_index("ix_alert_received")
+        batch_op.drop_index("ix_alert_starts")
         batch_op.drop_index(batch_op.f("ix_alert_incident_number"))
         batch_op.drop_index(batch_op.f("ix_alert_group_key_sha256"))
 
