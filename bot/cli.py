@@ -23,6 +23,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="do not log every request (saves CPU under alert storms)",
+    )
 
     check = sub.add_parser("check", help="validate the hub registry, runbooks and alert rules")
     check.add_argument("--hubs", type=Path, help="registry file (default: HUBS_FILE)")
@@ -41,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
-        return _serve(settings, args.host, args.port, args.log_level)
+        return _serve(settings, args.host, args.port, args.log_level, args.access_log)
     try:
         registry = Registry.load(args.hubs or settings.resolved_hubs_file())
     except RegistryError as exc:
@@ -52,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _route(registry, args.label, parser)
 
 
-def _serve(settings: Settings, host: str, port: int, log_level: str) -> int:
+def _serve(settings: Settings, host: str, port: int, log_level: str, access_log: bool) -> int:
     import uvicorn
 
     from bot.app import create_app
@@ -65,7 +71,7 @@ def _serve(settings: Settings, host: str, port: int, log_level: str) -> int:
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, ws="none")
     return 0
 
 

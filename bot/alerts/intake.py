@@ -1,10 +1,12 @@
 """Turn Alertmanager deliveries into stored alerts and incidents: dedup and grouping.
 
-Everything here runs inside one transaction that the caller owns, with a handful of
-statements per delivery however many alerts it carries.
+A batch of deliveries is stored in the caller's transaction with a fixed handful of
+statements, however many deliveries and alerts it holds: the rows are read once, the
+deliveries are applied in order to an in-memory view of them, and the changes are written
+at the end. Each delivery sees the effects of the ones before it, as if stored one by one.
 """
 
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,9 +24,6 @@ from bot.timeline.service import add_many, event_row
 alert_t = Alert.__table__  # type: ignore[attr-defined]
 incident_t = Incident.__table__  # type: ignore[attr-defined]
 
-# SQLite allows 32766 bound parameters in one statement; an alert row has 17.
-INSERT_CHUNK = 500
-
 
 @dataclass
 class IngestResult:
@@ -39,295 +38,343 @@ class IngestResult:
     jobs: int = 0
 
 
+@dataclass(eq=False)
+class _Row:
+    """An alert row as the batch sees it; `id` is None for a row the batch adds."""
+
+    id: int | None
+    fingerprint: str
+    starts_at: datetime
+    status: str
+    ends_at: datetime | None
+    incident: int | None
+    alertname: str
+    cluster: str | None
+    hub: str | None
+    values: dict[str, Any] | None = None  # the full row, for one the batch adds
+    changed: bool = False
+    result: IngestResult | None = None  # the delivery that added it
+
+
 @dataclass
-class _Firing:
-    alert: AlertmanagerAlert
-    route: Route
-    row_id: int | None = None  # set when an existing, resolved row fires again
+class _Event:
+    row: _Row
+    kind: str
+    text: str
+    at: datetime
+
+
+class _Batch:
+    def __init__(self, conn: sa.Connection, registry: Registry, now: datetime) -> None:
+        self.conn = conn
+        self.registry = registry
+        self.now = now
+        self.rows: dict[str, list[_Row]] = {}
+        self.open: dict[str, int] = {}
+        self.severity: dict[int, str] = {}
+        self.events: list[_Event] = []
+        self.plain_events: list[dict[str, Any]] = []
+
+    def load(self, payloads: Sequence[AlertmanagerPayload]) -> None:
+        fingerprints = sorted({a.key() for p in payloads for a in p.alerts})
+        scopes = sorted(
+            {
+                self.registry.route(a.labels).scope
+                for p in payloads
+                for a in p.alerts
+                if a.status == "firing"
+            }
+        )
+        if not fingerprints:
+            return
+        for r in self.conn.execute(
+            sa.select(
+                alert_t.c.id,
+                alert_t.c.fingerprint,
+                alert_t.c.starts_at,
+                alert_t.c.status,
+                alert_t.c.ends_at,
+                alert_t.c.incident_number,
+                alert_t.c.alertname,
+                alert_t.c.cluster,
+                alert_t.c.hub,
+            )
+            .where(alert_t.c.fingerprint.in_(fingerprints))
+            .order_by(alert_t.c.id)
+        ):
+            self.rows.setdefault(r.fingerprint, []).append(
+                _Row(
+                    r.id,
+                    r.fingerprint,
+                    r.starts_at,
+                    r.status,
+                    r.ends_at,
+                    r.incident_number,
+                    r.alertname,
+                    r.cluster,
+                    r.hub,
+                )
+            )
+        if scopes:
+            for r in self.conn.execute(
+                sa.select(
+                    incident_t.c.number, incident_t.c.severity, incident_t.c.open_scope
+                ).where(incident_t.c.open_scope.in_(scopes))
+            ):
+                self.open[r.open_scope] = r.number
+                self.severity[r.number] = r.severity
+
+    def apply(self, payload: AlertmanagerPayload) -> IngestResult:
+        result = IngestResult(received=len(payload.alerts))
+        # One fingerprint twice in a delivery: the last word wins. A fixed order of row
+        # locks makes deadlocks between replicas rarer.
+        latest = dict(sorted({a.key(): a for a in payload.alerts}.items()))
+        group_key = payload.group_key_sha256()
+        for fp, a in latest.items():
+            known = self.rows.get(fp, [])
+            row = next((r for r in known if r.starts_at == a.startsAt), None)
+            row = row or next((r for r in reversed(known) if r.status == "firing"), None)
+            if a.status == "firing":
+                if row is None:
+                    self._fire_new(a, fp, group_key, result)
+                elif row.status == "firing":
+                    result.unchanged += 1
+                else:
+                    # Resolved, then firing again under the same start time: it fires again.
+                    self._fire_again(row, a, result)
+            elif row is None:
+                # Resolved before we ever saw it fire (we were down, say): kept for the record.
+                route = self.registry.route(a.labels)
+                self._add_row(a, fp, route, None, group_key, result)
+                result.new += 1
+            elif row.status == "resolved" and row.ends_at == a.endsAt:
+                result.unchanged += 1
+            else:
+                was_firing = row.status == "firing"
+                row.status, row.ends_at, row.changed = "resolved", a.endsAt or self.now, True
+                result.resolved += 1
+                if was_firing and row.incident is not None:
+                    result.incidents.add(row.incident)
+                    self.events.append(
+                        _Event(
+                            row,
+                            "alert_resolved",
+                            f"{row.alertname or fp} resolved on {_where(row.cluster, row.hub)}",
+                            row.ends_at,
+                        )
+                    )
+        return result
+
+    def _fire_new(
+        self, a: AlertmanagerAlert, fp: str, group_key: str, result: IngestResult
+    ) -> None:
+        route = self.registry.route(a.labels)
+        incident = self._incident_for(route, a, result)
+        row = self._add_row(a, fp, route, incident, group_key, result)
+        result.new += 1
+        self._fired(row, a, route, result)
+
+    def _fire_again(self, row: _Row, a: AlertmanagerAlert, result: IngestResult) -> None:
+        route = self.registry.route(a.labels)
+        row.status, row.ends_at, row.changed = "firing", None, True
+        row.incident = self._incident_for(route, a, result)
+        result.new += 1
+        self._fired(row, a, route, result)
+
+    def _fired(self, row: _Row, a: AlertmanagerAlert, route: Route, result: IngestResult) -> None:
+        if row.incident is None:
+            return
+        result.incidents.add(row.incident)
+        text = f"{row.alertname or row.fingerprint} firing on {_where(route.cluster, route.hub)}"
+        summary = a.annotations.get("summary")
+        self.events.append(
+            _Event(row, "alert_fired", f"{text}: {summary}" if summary else text, a.startsAt)
+        )
+
+    def _add_row(
+        self,
+        a: AlertmanagerAlert,
+        fp: str,
+        route: Route,
+        incident: int | None,
+        group_key: str,
+        result: IngestResult,
+    ) -> _Row:
+        alertname = a.labels.get("alertname", "")[:200]
+        row = _Row(
+            None,
+            fp,
+            a.startsAt,
+            a.status,
+            a.endsAt,
+            incident,
+            alertname,
+            route.cluster,
+            route.hub,
+            result=result,
+        )
+        row.values = {
+            "fingerprint": fp,
+            "alertname": alertname,
+            "severity": route.severity,
+            "cluster": route.cluster,
+            "hub": route.hub,
+            "community": route.community,
+            "labels": a.labels,
+            "annotations": a.annotations,
+            "starts_at": a.startsAt,
+            "generator_url": a.generatorURL,
+            "group_key_sha256": group_key,
+            "received_at": self.now,
+            "updated_at": self.now,
+        }
+        self.rows.setdefault(fp, []).append(row)
+        return row
+
+    def _incident_for(self, route: Route, a: AlertmanagerAlert, result: IngestResult) -> int | None:
+        """The scope's open incident, opened now if this alert's severity opens incidents."""
+        number = self.open.get(route.scope)
+        if number is None:
+            if not route.opens_incident:
+                return None  # low-severity alerts with no open incident are only stored
+            number = self._open_incident(route, a, result)
+            self.open[route.scope] = number
+        elif route.severity < self.severity[number]:
+            self.plain_events.append(
+                event_row(
+                    number,
+                    "severity_changed",
+                    f"Severity raised from {self.severity[number]} to {route.severity} "
+                    f"by {a.labels.get('alertname', 'a new alert')}",
+                    at=self.now,
+                )
+            )
+            self.severity[number] = route.severity
+            self.conn.execute(
+                sa.update(incident_t)
+                .where(incident_t.c.number == number)
+                .values(severity=route.severity, updated_at=self.now)
+            )
+        return number
+
+    def _open_incident(self, route: Route, a: AlertmanagerAlert, result: IngestResult) -> int:
+        """Open the scope's incident; if another replica just did, join theirs instead."""
+        summary = a.annotations.get("summary") or a.annotations.get("title")
+        alertname = a.labels.get("alertname", "Alert")
+        title = (
+            summary.strip() if summary else f"{alertname} on {_where(route.cluster, route.hub)}"
+        )[:200]
+        number = self.conn.execute(
+            insert_ignoring(self.conn, incident_t, "open_scope")
+            .values(
+                title=title,
+                status="investigating",
+                severity=route.severity,
+                cluster=route.cluster,
+                hub=route.hub,
+                community=route.community,
+                scope=route.scope,
+                open_scope=route.scope,
+                source="alertmanager",
+                started_at=self.now,
+                updated_at=self.now,
+            )
+            .returning(incident_t.c.number)
+        ).scalar()
+        if number is None:
+            row = self.conn.execute(
+                sa.select(incident_t.c.number, incident_t.c.severity).where(
+                    incident_t.c.open_scope == route.scope
+                )
+            ).one()
+            self.severity[row.number] = row.severity
+            return int(row.number)
+        self.severity[number] = route.severity
+        self.plain_events.append(
+            event_row(
+                number,
+                "declared",
+                f"Incident opened by Alertmanager ({route.severity}): {alertname}",
+                at=self.now,
+            )
+        )
+        enqueue(
+            self.conn,
+            "slack.open_channel",
+            {"incident": number},
+            queue_key=f"incident:{number}",
+            dedup_key=f"slack.open_channel:{number}",
+        )
+        result.incidents_opened.append(number)
+        result.jobs += 1
+        return int(number)
+
+    def flush(self) -> None:
+        all_rows = [r for rows in self.rows.values() for r in rows]
+        added = [r for r in all_rows if r.id is None]
+        if added:
+            returned = self.conn.execute(
+                insert_ignoring(self.conn, alert_t, "fingerprint", "starts_at").returning(
+                    alert_t.c.fingerprint, alert_t.c.starts_at
+                ),
+                [
+                    {
+                        **(r.values or {}),
+                        "status": r.status,
+                        "ends_at": r.ends_at,
+                        "incident_number": r.incident,
+                    }
+                    for r in added
+                ],
+            ).all()
+            stored = {(fp, starts) for fp, starts in returned}
+            for r in added:
+                if (r.fingerprint, r.starts_at) not in stored and r.result is not None:
+                    # Another replica stored this very alert a moment ago: it is theirs.
+                    r.result.new -= 1
+                    r.result.unchanged += 1
+                    r.changed = False
+                    self.events = [e for e in self.events if e.row is not r]
+        changed = [r for r in all_rows if r.id is not None and r.changed]
+        if changed:
+            self.conn.execute(
+                sa.update(alert_t)
+                .where(alert_t.c.id == sa.bindparam("_id"))
+                .values(
+                    status=sa.bindparam("_status"),
+                    ends_at=sa.bindparam("_ends"),
+                    incident_number=sa.bindparam("_incident"),
+                    updated_at=self.now,
+                ),
+                [
+                    {"_id": r.id, "_status": r.status, "_ends": r.ends_at, "_incident": r.incident}
+                    for r in changed
+                ],
+            )
+        add_many(
+            self.conn,
+            self.plain_events
+            + [
+                event_row(e.row.incident, e.kind, e.text, at=e.at)  # type: ignore[arg-type]
+                for e in self.events
+                if e.row.incident is not None
+            ],
+        )
 
 
 def ingest(
     conn: sa.Connection,
     registry: Registry,
-    payload: AlertmanagerPayload,
+    payloads: Sequence[AlertmanagerPayload],
     *,
     now: datetime | None = None,
-) -> IngestResult:
-    """Store one delivery's alerts and open or join incidents; idempotent for repeats."""
-    now = now or utcnow()
-    result = IngestResult(received=len(payload.alerts))
-    # One fingerprint twice in a delivery: the last word wins.
-    latest = {a.key(): a for a in payload.alerts}
-    # A fixed order of row locks makes deadlocks between replicas rarer.
-    latest = dict(sorted(latest.items()))
-    if not latest:
-        return result
-    rows = conn.execute(
-        sa.select(
-            alert_t.c.id,
-            alert_t.c.fingerprint,
-            alert_t.c.starts_at,
-            alert_t.c.status,
-            alert_t.c.ends_at,
-            alert_t.c.incident_number,
-            alert_t.c.alertname,
-            alert_t.c.cluster,
-            alert_t.c.hub,
-        )
-        .where(alert_t.c.fingerprint.in_(list(latest)))
-        .order_by(alert_t.c.id)
-    ).all()
-    exact = {(r.fingerprint, r.starts_at): r for r in rows}
-    firing_now = {r.fingerprint: r for r in rows if r.status == "firing"}
-
-    firing: list[_Firing] = []
-    resolved_new: list[AlertmanagerAlert] = []
-    resolutions: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    for fp, a in latest.items():
-        row = exact.get((fp, a.startsAt)) or firing_now.get(fp)
-        if a.status == "firing":
-            if row is None:
-                firing.append(_Firing(a, registry.route(a.labels)))
-            elif row.status == "firing":
-                result.unchanged += 1
-            else:
-                firing.append(_Firing(a, registry.route(a.labels), row_id=row.id))
-        elif row is None:
-            resolved_new.append(a)
-        elif row.status == "resolved" and row.ends_at == a.endsAt:
-            result.unchanged += 1
-        else:
-            resolutions.append({"_id": row.id, "_ends": a.endsAt or now, "_now": now})
-            result.resolved += 1
-            if row.incident_number is not None and row.status == "firing":
-                result.incidents.add(row.incident_number)
-                events.append(
-                    event_row(
-                        row.incident_number,
-                        "alert_resolved",
-                        f"{row.alertname or fp} resolved on {_where(row.cluster, row.hub)}",
-                        at=a.endsAt or now,
-                    )
-                )
-
-    if resolutions:
-        conn.execute(
-            sa.update(alert_t)
-            .where(alert_t.c.id == sa.bindparam("_id"))
-            .values(
-                status="resolved", ends_at=sa.bindparam("_ends"), updated_at=sa.bindparam("_now")
-            ),
-            resolutions,
-        )
-    incident_of = _incidents_for(conn, firing, result, events, now) if firing else {}
-    _store_firing(conn, firing, incident_of, payload, result, events, now)
-    _store_resolved(conn, registry, resolved_new, payload, result, now)
-    add_many(conn, events)
-    return result
-
-
-def _incidents_for(
-    conn: sa.Connection,
-    firing: list[_Firing],
-    result: IngestResult,
-    events: list[dict[str, Any]],
-    now: datetime,
-) -> dict[str, int]:
-    """The open incident of each scope that has new firing alerts, opening ones as needed."""
-    by_scope: dict[str, list[_Firing]] = defaultdict(list)
-    for f in firing:
-        by_scope[f.route.scope].append(f)
-    open_rows = conn.execute(
-        sa.select(incident_t.c.number, incident_t.c.severity, incident_t.c.open_scope).where(
-            incident_t.c.open_scope.in_(list(by_scope))
-        )
-    ).all()
-    incident_of = {r.open_scope: r.number for r in open_rows}
-    severity_of = {r.number: r.severity for r in open_rows}
-    for scope, members in sorted(by_scope.items()):
-        worst = min(m.route.severity for m in members)
-        number = incident_of.get(scope)
-        if number is None:
-            opening = [m for m in members if m.route.opens_incident]
-            if not opening:
-                continue  # low-severity alerts with no open incident are only stored
-            number, created = _open_incident(conn, opening, now)
-            incident_of[scope] = number
-            if created:
-                result.incidents_opened.append(number)
-                result.jobs += 1
-                continue
-            severity_of[number] = conn.execute(
-                sa.select(incident_t.c.severity).where(incident_t.c.number == number)
-            ).scalar_one()
-        if worst < severity_of[number]:
-            conn.execute(
-                sa.update(incident_t)
-                .where(incident_t.c.number == number)
-                .values(severity=worst, updated_at=now)
-            )
-            events.append(
-                event_row(
-                    number,
-                    "severity_changed",
-                    f"Severity raised from {severity_of[number]} to {worst} by a new alert",
-                    at=now,
-                )
-            )
-    return incident_of
-
-
-def _open_incident(conn: sa.Connection, opening: list[_Firing], now: datetime) -> tuple[int, bool]:
-    """Open the incident for a scope; if another replica just did, join theirs instead."""
-    first = opening[0]
-    route = first.route
-    severity = min(m.route.severity for m in opening)
-    title = _title(first.alert, route)
-    number = conn.execute(
-        insert_ignoring(conn, incident_t, "open_scope")
-        .values(
-            title=title,
-            status="investigating",
-            severity=severity,
-            cluster=route.cluster,
-            hub=route.hub,
-            community=route.community,
-            scope=route.scope,
-            open_scope=route.scope,
-            source="alertmanager",
-            started_at=now,
-            updated_at=now,
-        )
-        .returning(incident_t.c.number)
-    ).scalar()
-    if number is None:
-        existing = conn.execute(
-            sa.select(incident_t.c.number).where(incident_t.c.open_scope == route.scope)
-        ).scalar_one()
-        return existing, False
-    names = ", ".join(sorted({m.alert.labels.get("alertname", "?") for m in opening}))
-    add_many(
-        conn,
-        [
-            event_row(
-                number, "declared", f"Incident opened by Alertmanager ({severity}): {names}", at=now
-            )
-        ],
-    )
-    enqueue(
-        conn,
-        "slack.open_channel",
-        {"incident": number},
-        queue_key=f"incident:{number}",
-        dedup_key=f"slack.open_channel:{number}",
-    )
-    return number, True
-
-
-def _store_firing(
-    conn: sa.Connection,
-    firing: list[_Firing],
-    incident_of: dict[str, int],
-    payload: AlertmanagerPayload,
-    result: IngestResult,
-    events: list[dict[str, Any]],
-    now: datetime,
-) -> None:
-    fresh = [f for f in firing if f.row_id is None]
-    key = payload.group_key_sha256()
-    values = [_row(f.alert, f.route, incident_of.get(f.route.scope), key, now) for f in fresh]
-    stored = set(_insert_alerts(conn, values))
-    for f in firing:
-        if f.row_id is not None:
-            # Resolved, then firing again under the same start time: the same row fires again.
-            conn.execute(
-                sa.update(alert_t)
-                .where(alert_t.c.id == f.row_id)
-                .values(
-                    status="firing",
-                    ends_at=None,
-                    updated_at=now,
-                    incident_number=incident_of.get(f.route.scope),
-                )
-            )
-        elif f.alert.key() not in stored:
-            result.unchanged += 1  # another replica stored it a moment ago
-            continue
-        result.new += 1
-        number = incident_of.get(f.route.scope)
-        if number is not None:
-            result.incidents.add(number)
-            a = f.alert
-            summary = a.annotations.get("summary")
-            text = (
-                f"{a.labels.get('alertname', '?')} firing on {_where(f.route.cluster, f.route.hub)}"
-            )
-            events.append(
-                event_row(
-                    number, "alert_fired", f"{text}: {summary}" if summary else text, at=a.startsAt
-                )
-            )
-
-
-def _store_resolved(
-    conn: sa.Connection,
-    registry: Registry,
-    alerts: list[AlertmanagerAlert],
-    payload: AlertmanagerPayload,
-    result: IngestResult,
-    now: datetime,
-) -> None:
-    # Resolved before we ever saw it fire (we were down, say): kept for the record only.
-    key = payload.group_key_sha256()
-    values = [_row(a, registry.route(a.labels), None, key, now) for a in alerts]
-    result.new += len(_insert_alerts(conn, values))
-
-
-def _insert_alerts(conn: sa.Connection, values: list[dict[str, Any]]) -> list[str]:
-    stored: list[str] = []
-    for i in range(0, len(values), INSERT_CHUNK):
-        stmt = (
-            insert_ignoring(conn, alert_t, "fingerprint", "starts_at")
-            .values(values[i : i + INSERT_CHUNK])
-            .returning(alert_t.c.fingerprint)
-        )
-        stored.extend(conn.execute(stmt).scalars())
-    return stored
-
-
-def _row(
-    a: AlertmanagerAlert,
-    route: Route,
-    incident: int | None,
-    group_key_sha256: str,
-    now: datetime,
-) -> dict[str, Any]:
-    return {
-        "fingerprint": a.key(),
-        "alertname": a.labels.get("alertname", "")[:200],
-        "status": a.status,
-        "severity": route.severity,
-        "cluster": route.cluster,
-        "hub": route.hub,
-        "community": route.community,
-        "incident_number": incident,
-        "labels": a.labels,
-        "annotations": a.annotations,
-        "starts_at": a.startsAt,
-        "ends_at": a.endsAt,
-        "generator_url": a.generatorURL,
-        "group_key_sha256": group_key_sha256,
-        "received_at": now,
-        "updated_at": now,
-    }
-
-
-def _title(a: AlertmanagerAlert, route: Route) -> str:
-    summary = a.annotations.get("summary") or a.annotations.get("title")
-    if summary:
-        return summary.strip()[:200]
-    return f"{a.labels.get('alertname', 'Alert')} on {_where(route.cluster, route.hub)}"[:200]
+) -> list[IngestResult]:
+    """Store deliveries in order and open or join incidents; idempotent for repeats."""
+    batch = _Batch(conn, registry, now or utcnow())
+    batch.load(payloads)
+    results = [batch.apply(p) for p in payloads]
+    batch.flush()
+    return results
 
 
 def _where(cluster: str | None, hub: str | None) -> str:

@@ -83,3 +83,14 @@ class AlertRead(BaseModel):
     starts_at: datetime
     ends_at: datetime | None
     generator_url: str
+
+
+class IngestSummary(BaseModel):
+    """What a webhook delivery changed: the answer to Alertmanager, useful when debugging."""
+
+    received: int
+    new: int
+    resolved: int
+    unchanged: int
+    incidents: list[int]
+    incidents_opened: list[int]

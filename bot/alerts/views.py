@@ -1,14 +1,15 @@
 """`POST /webhooks/alertmanager` and `GET /api/alerts`."""
 
 import time
-from typing import Annotated, Any, Literal
+from collections import Counter
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import ValidationError
 from sqlmodel import col, select
 
 from bot.alerts.models import Alert
-from bot.alerts.schemas import AlertmanagerPayload, AlertRead
+from bot.alerts.schemas import AlertmanagerPayload, AlertRead, IngestSummary
 from bot.alerts.writer import StoreUnavailable
 from bot.auth import require_bearer
 from bot.deps import ApiAuth, ReadSessionDep
@@ -22,7 +23,7 @@ MAX_BODY = 10 * 1024 * 1024
 
 
 @router.post("/webhooks/alertmanager", tags=["webhooks"])
-async def alertmanager_webhook(request: Request) -> dict[str, Any]:
+async def alertmanager_webhook(request: Request) -> IngestSummary:
     """Store an Alertmanager delivery (payload version 4); answers once it is committed."""
     started = time.perf_counter()
     state = request.app.state
@@ -36,19 +37,19 @@ async def alertmanager_webhook(request: Request) -> dict[str, Any]:
     except StoreUnavailable:
         raise HTTPException(503, detail="could not store the alerts now; retry") from None
     m = state.metrics
-    for a in payload.alerts:
-        m.alerts_received.labels(a.status).inc()
+    for status, n in Counter(a.status for a in payload.alerts).items():
+        m.alerts_received.labels(status).inc(n)
     if result.incidents_opened:
         m.incidents_opened.labels("alertmanager").inc(len(result.incidents_opened))
     m.webhook_seconds.labels("alertmanager").observe(time.perf_counter() - started)
-    return {
-        "received": result.received,
-        "new": result.new,
-        "resolved": result.resolved,
-        "unchanged": result.unchanged,
-        "incidents": sorted(result.incidents | set(result.incidents_opened)),
-        "incidents_opened": result.incidents_opened,
-    }
+    return IngestSummary(
+        received=result.received,
+        new=result.new,
+        resolved=result.resolved,
+        unchanged=result.unchanged,
+        incidents=sorted(result.incidents | set(result.incidents_opened)),
+        incidents_opened=result.incidents_opened,
+    )
 
 
 def parse_payload(body: bytes) -> AlertmanagerPayload:
