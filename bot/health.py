@@ -18,7 +18,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """200 when the database answers, 503 otherwise."""
+    """200 when the database answers and alerts are being stored, 503 otherwise."""
+    if not request.app.state.intake.alive:
+        return JSONResponse({"status": "intake writer stopped"}, status_code=503)
     if await run_in_threadpool(ping, request.app.state.reader):
         return JSONResponse({"status": "ok"})
     return JSONResponse({"status": "database unavailable"}, status_code=503)

@@ -119,3 +119,11 @@ def test_when_the_database_goes_away_ready_and_intake_say_503(tmp_path: Path):
         with svc.client("t") as c:
             assert c.post("/webhooks/alertmanager", json=delivery(alert())).status_code == 200
             assert c.get("/readyz").status_code == 200
+
+
+def test_if_the_intake_writer_stops_ready_and_intake_say_503(service: Service):
+    service.app.state.intake.stop()
+    with service.am as c:
+        r = c.post("/webhooks/alertmanager", json=delivery(alert()))
+        assert r.status_code == 503
+        assert c.get("/readyz").status_code == 503

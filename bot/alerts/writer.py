@@ -62,10 +62,17 @@ class IntakeWriter:
 
     async def submit(self, payload: AlertmanagerPayload) -> IngestResult:
         """Store a delivery; returns once it is committed (raises if it could not be)."""
+        if not self.alive:
+            raise StoreUnavailable("the intake writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[IngestResult] = loop.create_future()
         self._queue.put((payload, future, loop))
         return await future
+
+    @property
+    def alive(self) -> bool:
+        """Whether deliveries are being stored (for /readyz)."""
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         while True:
@@ -114,7 +121,10 @@ class IntakeWriter:
         for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, outcome))
         for loop, settled in by_loop.items():
-            loop.call_soon_threadsafe(_settle, settled)
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:
+                pass  # the loop closed at shutdown; nobody is waiting any more
 
     def _store_one(self, payload: AlertmanagerPayload) -> IngestResult | BaseException:
         # Replicas storing overlapping groups can deadlock on PostgreSQL; the database picks
