@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from bot.app import create_app
 from bot.config import Settings
+from bot.db import make_engine, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 AM_TOKEN = "am-test-token"
@@ -39,6 +40,15 @@ def database_url(tmp_path: Path) -> Iterator[str]:
         conn.execute(sa.text("CREATE SCHEMA public"))
     engine.dispose()
     yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the fresh database, migrated."""
+    e = make_engine(database_url)
+    migrate(e)
+    yield e
+    e.dispose()
 
 
 @pytest.fixture

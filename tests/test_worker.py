@@ -3,7 +3,6 @@
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,14 +16,6 @@ from bot.jobs.queue import ClaimedJob
 from bot.worker import GiveUp, RetryLater, Worker
 from tests.conftest import count, running
 from tests.payloads import alert, delivery
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    e = make_engine(database_url)
-    migrate(e)
-    yield e
-    e.dispose()
 
 
 def add(engine: Engine, kind: str = "test.job", **kwargs: object) -> None:

@@ -1,6 +1,5 @@
 """Several deliveries stored in one batch behave as if stored one after another."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -9,18 +8,9 @@ from sqlalchemy.engine import Engine
 
 from bot.alerts.intake import IngestResult, ingest
 from bot.alerts.schemas import AlertmanagerPayload
-from bot.db import make_engine, migrate
 from bot.hubs import Registry
 from tests.conftest import ROOT, count
 from tests.payloads import alert, delivery, resolved
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    e = make_engine(database_url)
-    migrate(e)
-    yield e
-    e.dispose()
 
 
 @pytest.fixture
