@@ -173,10 +173,14 @@ def test_jobs_with_one_queue_key_run_in_order(engine: Engine):
     assert order == [0, 1, 2, 3]
 
 
-def test_a_dedup_key_enqueues_once(engine: Engine):
-    add(engine, dedup_key="slack.open_channel:1")
-    add(engine, dedup_key="slack.open_channel:1")
+def test_a_dedup_key_enqueues_once_while_the_job_waits(engine: Engine):
+    add(engine, dedup_key="slack.refresh:1")
+    add(engine, dedup_key="slack.refresh:1")
     assert count(engine, "job") == 1
+    # Once taken, the job may have read the state already: a new request is queued.
+    queue.claim(engine, worker_id="w", kinds=["test.job"])
+    add(engine, dedup_key="slack.refresh:1")
+    assert count(engine, "job") == 2
 
 
 def test_a_job_exists_only_if_its_transaction_commits(engine: Engine):

@@ -28,6 +28,10 @@ class Incident(SQLModel, table=True):
     source: str = Field(default="alertmanager", max_length=20)
     slack_channel_id: str | None = Field(default=None, max_length=40, index=True)
     slack_channel_name: str | None = Field(default=None, max_length=80)
+    # The summary message, edited in place as the incident changes.
+    slack_summary_ts: str | None = Field(default=None, max_length=40)
+    # Why no commander was found automatically, shown in the summary until one is named.
+    commander_problem: str | None = None
     pagerduty_incident_id: str | None = Field(default=None, max_length=40, index=True)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -83,6 +83,9 @@ def claim(
         .where(job.c.id.in_(sa.bindparam("ids", expanding=True)))
         .values(
             status=RUNNING,
+            # A job being performed no longer stands in for later requests of the same work
+            # (it may have read the state before they were made): free its dedup key.
+            dedup_key=None,
             attempts=job.c.attempts + 1,
             locked_by=worker_id,
             locked_until=now + timedelta(seconds=lease),

@@ -28,7 +28,11 @@ Visibility = Literal["internal", "partner"]
 
 class TimelineEvent(SQLModel, table=True):
     __tablename__ = "timeline_event"
-    __table_args__ = (sa.Index("ix_timeline_incident_at", "incident_number", "at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_timeline_incident_at", "incident_number", "at", "id"),
+        # What an event came from (a Slack message, a PagerDuty log entry): recorded once.
+        sa.UniqueConstraint("incident_number", "external_id", name="uq_timeline_external"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_number: int = Field(foreign_key="incident.number")
@@ -37,3 +41,4 @@ class TimelineEvent(SQLModel, table=True):
     text: str = ""
     actor: str | None = Field(default=None, max_length=100)
     visibility: str = Field(default="internal", max_length=10)
+    external_id: str | None = Field(default=None, max_length=100)
