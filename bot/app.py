@@ -20,6 +20,13 @@ from bot.health import router as health_router
 from bot.hubs import Registry
 from bot.incidents import views as incident_views
 from bot.metrics import Metrics
+from bot.pagerduty.client import PagerDutyClient
+from bot.runbooks import Runbooks
+from bot.runtime import Runtime
+from bot.slack import views as slack_views
+from bot.slack.app import build_bolt_app
+from bot.slack.client import SlackClient
+from bot.slack.jobs import SlackJobs
 from bot.worker import Handler, Worker
 
 log = logging.getLogger(__name__)
@@ -33,15 +40,34 @@ def create_app(
 ) -> FastAPI:
     """Build the service; raises `RegistryError` if the hub registry is invalid."""
     registry = registry or Registry.load(settings.resolved_hubs_file())
+    runbooks = Runbooks.load(
+        settings.resolved_runbooks_dir(),
+        base_url=settings.runbooks_base_url,
+        public_url=settings.public_url,
+    )
     engine = make_engine(settings.database_url)
     reader = readonly(engine)
     metrics = Metrics(reader)
+    slack = pagerduty = None
+    if settings.slack_bot_token.get_secret_value():
+        slack = SlackClient(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    if settings.pagerduty_api_token.get_secret_value():
+        pagerduty = PagerDutyClient(
+            settings.pagerduty_api_token.get_secret_value(),
+            settings.pagerduty_api_url,
+            settings.pagerduty_from_email,
+        )
+    handlers: dict[str, Handler] = {}
+    if slack is not None:
+        handlers.update(SlackJobs(engine, registry, runbooks, slack, pagerduty).handlers())
+    handlers.update(job_handlers or {})
     worker = Worker(
-        engine,
-        job_handlers or {},
-        threads=settings.worker_threads,
-        on_outcome=metrics.job_outcome,
+        engine, handlers, threads=settings.worker_threads, on_outcome=metrics.job_outcome
     )
+    runtime = Runtime(settings, registry, runbooks, engine, worker, slack)
+    bolt = None
+    if slack is not None and settings.slack_signing_secret.get_secret_value():
+        bolt = build_bolt_app(runtime, slack.web)
 
     def after_commit(results: list[IngestResult]) -> None:
         if any(r.jobs for r in results):
@@ -84,6 +110,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.intake = intake
     app.state.worker = worker
+    app.state.runtime = runtime
+    app.state.slack_bolt = bolt
 
     @app.exception_handler(sa.exc.OperationalError)
     async def database_unavailable(_request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
@@ -94,4 +122,5 @@ def create_app(
     app.include_router(alert_views.router)
     app.include_router(health_router)
     app.include_router(incident_views.router)
+    app.include_router(slack_views.router)
     return app

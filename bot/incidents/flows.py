@@ -1,0 +1,361 @@
+"""What people and integrations do to incidents: each flow changes the incident, writes its
+timeline entry and queues the Slack and PagerDuty work, all in one transaction."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.db import utcnow
+from bot.hubs import Registry
+from bot.hubs.schema import Severity
+from bot.incidents.models import Incident, Role
+from bot.jobs.queue import enqueue
+from bot.timeline.models import Kind, TimelineEvent
+from bot.timeline.service import event_row
+
+
+class FlowError(Exception):
+    """A request that cannot be done as asked; the message says why, for the person."""
+
+
+def declare_incident(
+    session: Session,
+    registry: Registry,
+    *,
+    cluster: str | None,
+    hub: str | None,
+    severity: Severity,
+    title: str,
+    actor: str | None,
+    source: str = "slack",
+) -> tuple[Incident, Incident | None]:
+    """Open an incident by hand; returns it and the hub's already open incident, if any."""
+    title = " ".join(title.split())[:200]
+    if not title:
+        raise FlowError("an incident needs a title")
+    scope = (
+        "unmapped" if cluster is None else (f"hub:{cluster}/{hub}" if hub else f"cluster:{cluster}")
+    )
+    community = None
+    if cluster and hub:
+        found = registry.hub(cluster, hub)
+        community = found.community if found else None
+    elif cluster:
+        communities = {h.community for h in registry.clusters[cluster].hubs}
+        community = communities.pop() if len(communities) == 1 else None
+    already = session.exec(select(Incident).where(Incident.open_scope == scope)).first()
+    incident = Incident(
+        title=title,
+        severity=severity,
+        cluster=cluster,
+        hub=hub,
+        community=community,
+        scope=scope,
+        source=source,
+        # The hub's open incident keeps absorbing its alerts; a second one stands beside it.
+        open_scope=None if already else scope,
+    )
+    session.add(incident)
+    session.flush()
+    number = _number(incident)
+    who = f"<@{actor}>" if actor else source
+    _event(
+        session,
+        number,
+        "declared",
+        f"Incident declared by {who} ({severity}): {title}",
+        actor=actor,
+    )
+    enqueue(
+        session.connection(),
+        "slack.open_channel",
+        {"incident": number},
+        queue_key=_queue(number),
+        dedup_key=f"slack.open_channel:{number}",
+    )
+    session.commit()
+    session.refresh(incident)
+    return incident, already
+
+
+def assign_role(
+    session: Session,
+    incident: Incident,
+    *,
+    role: str,
+    user: str,
+    actor: str | None,
+    role_name: str,
+) -> bool:
+    """Give `role` to `user` and invite them; False if they already hold it."""
+    number = _number(incident)
+    current = session.exec(
+        select(Role).where(Role.incident_number == number, Role.role == role)
+    ).first()
+    if current is not None and current.user_id == user:
+        return False
+    if current is None:
+        current = Role(incident_number=number, role=role, user_id=user)
+    else:
+        current.user_id, current.assigned_at = user, utcnow()
+    session.add(current)
+    if role == "commander":
+        incident.commander_problem = None
+    by = f" by <@{actor}>" if actor and actor != user else ""
+    _event(session, number, "role_assigned", f"<@{user}> is {role_name}{by}", actor=actor)
+    _touch(session, incident)
+    enqueue(
+        session.connection(),
+        "slack.invite",
+        {"incident": number, "users": [user]},
+        queue_key=_queue(number),
+    )
+    _refresh(session, number)
+    session.commit()
+    return True
+
+
+def change_status(
+    session: Session,
+    incident: Incident,
+    *,
+    status: str,
+    text: str,
+    actor: str | None,
+) -> None:
+    """Move an open incident to investigating, identified or monitoring."""
+    _require_open(incident)
+    if status == incident.status and not text:
+        raise FlowError(f"incident #{incident.number} is already {status}")
+    number = _number(incident)
+    old, incident.status = incident.status, status
+    message = f"Status: {old} → {status}" + (f": {text}" if text else "")
+    _event(session, number, "status_changed", message, actor=actor)
+    _touch(session, incident)
+    _refresh(session, number)
+    _announce(session, number, f":large_blue_circle: {message} (<@{actor}>)" if actor else message)
+    session.commit()
+
+
+def change_severity(
+    session: Session,
+    incident: Incident,
+    *,
+    severity: Severity,
+    actor: str | None,
+) -> None:
+    """Raise or lower an incident's severity."""
+    _require_open(incident)
+    if severity == incident.severity:
+        raise FlowError(f"incident #{incident.number} is already {severity}")
+    number = _number(incident)
+    old, incident.severity = incident.severity, severity
+    message = f"Severity: {old} → {severity}"
+    _event(session, number, "severity_changed", message, actor=actor)
+    _touch(session, incident)
+    _refresh(session, number)
+    _announce(session, number, f":rotating_light: {message} (<@{actor}>)" if actor else message)
+    session.commit()
+
+
+def add_note(
+    session: Session,
+    incident: Incident,
+    *,
+    text: str,
+    actor: str | None,
+    at: datetime | None = None,
+    external_id: str | None = None,
+) -> bool:
+    """An internal timeline note; False if the thing it came from was noted already."""
+    text = text.strip()
+    if not text:
+        raise FlowError("a note needs some text")
+    number = _number(incident)
+    if (
+        external_id
+        and session.exec(
+            select(TimelineEvent.id).where(
+                TimelineEvent.incident_number == number, TimelineEvent.external_id == external_id
+            )
+        ).first()
+    ):
+        return False
+    _event(session, number, "note", text, actor=actor, at=at, external_id=external_id)
+    session.commit()
+    return True
+
+
+def post_update(
+    session: Session,
+    registry: Registry,
+    incident: Incident,
+    *,
+    text: str,
+    actor: str | None,
+) -> str | None:
+    """A partner-visible update, also posted to the community's channel (returned, if any)."""
+    text = text.strip()
+    if not text:
+        raise FlowError("an update needs some text")
+    number = _number(incident)
+    _event(session, number, "update", text, actor=actor)
+    _announce(session, number, f":mega: *Update:* {text}")
+    community = registry.communities.get(incident.community or "")
+    channel = community.slack_channel if community else None
+    if channel:
+        enqueue(
+            session.connection(),
+            "slack.post",
+            {
+                "channel": channel,
+                "text": f":mega: *{incident.title}* (incident #{number}, {incident.severity}, "
+                f"{incident.status}): {text}",
+            },
+            queue_key=_queue(number),
+        )
+    session.commit()
+    return channel
+
+
+def resolve_incident(
+    session: Session,
+    incident: Incident,
+    *,
+    summary: str,
+    actor: str | None,
+    source: str = "slack",
+) -> None:
+    """Resolve: the hub's next alert opens a new incident."""
+    _require_open(incident)
+    number = _number(incident)
+    incident.status, incident.resolved_at, incident.open_scope = "resolved", utcnow(), None
+    by = f"<@{actor}>" if actor else source
+    message = f"Resolved by {by}" + (f": {summary}" if summary else "")
+    _event(session, number, "resolved", message, actor=actor)
+    _touch(session, incident)
+    _refresh(session, number)
+    _announce(session, number, f":white_check_mark: {message}")
+    session.commit()
+
+
+def acknowledge(session: Session, incident: Incident, *, actor: str, role_name: str) -> None:
+    """Someone is on it; with no commander yet, they become it."""
+    _require_open(incident)
+    number = _number(incident)
+    _event(session, number, "acknowledged", f"Acknowledged by <@{actor}>", actor=actor)
+    has_commander = session.exec(
+        select(Role.id).where(Role.incident_number == number, Role.role == "commander")
+    ).first()
+    if has_commander is None:
+        assign_role(
+            session, incident, role="commander", user=actor, actor=actor, role_name=role_name
+        )
+    else:
+        _refresh(session, number)
+    session.commit()
+
+
+def page(
+    session: Session,
+    registry: Registry,
+    incident: Incident,
+    *,
+    policy: str | None,
+    actor: str | None,
+) -> str:
+    """Page on PagerDuty (the hub's escalation policy unless one is named); returns it."""
+    _require_open(incident)
+    cluster = registry.clusters.get(incident.cluster or "")
+    target = (
+        policy
+        or (cluster.pagerduty_escalation_policy if cluster else None)
+        or registry.defaults.pagerduty_escalation_policy
+    )
+    if target is None:
+        raise FlowError("no escalation policy for this hub; name one: `/incident page PXXXXXX`")
+    number = _number(incident)
+    by = f" by <@{actor}>" if actor else ""
+    _event(session, number, "paged", f"Paged escalation policy {target}{by}", actor=actor)
+    enqueue(
+        session.connection(),
+        "pagerduty.page",
+        {"incident": number, "policy": target},
+        queue_key=f"pagerduty:{number}",
+    )
+    session.commit()
+    return target
+
+
+def request_postmortem(session: Session, incident: Incident, *, actor: str | None) -> int:
+    """Queue the postmortem draft to be written and posted to the channel."""
+    number = _number(incident)
+    enqueue(
+        session.connection(),
+        "slack.postmortem",
+        {"incident": number, "actor": actor},
+        queue_key=_queue(number),
+        dedup_key=f"slack.postmortem:{number}",
+    )
+    session.commit()
+    return number
+
+
+def roles_of(session: Session, incident: Incident) -> dict[str, str]:
+    """Role -> Slack user."""
+    rows = session.exec(select(Role).where(Role.incident_number == _number(incident)))
+    return {r.role: r.user_id for r in rows}
+
+
+def _require_open(incident: Incident) -> None:
+    if incident.status == "resolved":
+        raise FlowError(f"incident #{incident.number} is resolved")
+
+
+def _number(incident: Incident) -> int:
+    assert incident.number is not None
+    return incident.number
+
+
+def _queue(number: int) -> str:
+    return f"incident:{number}"
+
+
+def _touch(session: Session, incident: Incident) -> None:
+    incident.updated_at = utcnow()
+    session.add(incident)
+
+
+def _event(
+    session: Session,
+    number: int,
+    kind: Kind,
+    text: str,
+    *,
+    actor: str | None = None,
+    at: datetime | None = None,
+    external_id: str | None = None,
+) -> None:
+    row: dict[str, Any] = event_row(number, kind, text, actor=actor, at=at)
+    session.add(TimelineEvent(**row, external_id=external_id))
+
+
+def _refresh(session: Session, number: int) -> None:
+    # Topic and summary show the state when the job runs, so one pending refresh is enough.
+    enqueue(
+        session.connection(),
+        "slack.refresh",
+        {"incident": number},
+        queue_key=_queue(number),
+        dedup_key=f"slack.refresh:{number}",
+    )
+
+
+def _announce(session: Session, number: int, text: str) -> None:
+    enqueue(
+        session.connection(),
+        "slack.post",
+        {"incident": number, "text": text},
+        queue_key=_queue(number),
+    )

@@ -1,0 +1,1 @@
+"""PagerDuty: the REST adapter (pdpyras, behind one small class)."""

@@ -1,0 +1,87 @@
+"""The slack-bolt app behind `/slack/events`: thin listeners that parse, call a flow, answer."""
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import Ack, App, BoltResponse
+from slack_sdk import WebClient
+
+from bot.runtime import Runtime
+from bot.slack import commands, events, interactions
+from bot.slack.modals import DECLARE_CALLBACK
+
+log = logging.getLogger(__name__)
+
+
+def build_bolt_app(rt: Runtime, web: WebClient) -> App:
+    """The bolt app: signing enforced by bolt (5-minute window), no Slack call at start."""
+    app = App(
+        token=rt.settings.slack_bot_token.get_secret_value(),
+        signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
+        client=web,
+        # Never call auth.test while starting: the service must start with Slack away.
+        token_verification_enabled=False,
+        # Listeners only touch the database; answer with what they did, in one response.
+        process_before_response=True,
+        logger=logging.getLogger("bot.slack.bolt"),
+    )
+
+    @app.command(re.compile(r"^/incident"))
+    def incident_command(ack: Ack, body: dict[str, Any]) -> None:
+        reply = commands.handle(rt, body)
+        if reply:
+            ack(text=reply, response_type="ephemeral")
+        else:
+            ack()
+
+    @app.action(re.compile(r"^incident_"))
+    def summary_button(ack: Ack, body: dict[str, Any]) -> None:
+        problem = interactions.button(rt, body)
+        ack()
+        if problem:
+            _tell(web, body, problem)
+
+    @app.view(DECLARE_CALLBACK)
+    def declare_form(ack: Ack, body: dict[str, Any]) -> None:
+        errors = interactions.declare_submission(rt, body)
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
+
+    @app.event("reaction_added")
+    def reaction(event: dict[str, Any]) -> None:
+        events.reaction_added(rt, event)
+
+    @app.event("pin_added")
+    def pinned(event: dict[str, Any]) -> None:
+        events.pin_added(rt, event)
+
+    # Every other event is acknowledged, so Slack does not retry it or disable the app.
+    @app.event(re.compile(".*"))
+    def other_event() -> None:
+        return None
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        log.exception("Slack request failed", exc_info=error)
+        return BoltResponse(
+            status=200,
+            body={
+                "response_type": "ephemeral",
+                "text": ":warning: incident-bot hit an error doing that; it has been logged.",
+            },
+        )
+
+    return app
+
+
+def _tell(web: WebClient, body: dict[str, Any], text: str) -> None:
+    channel = body.get("channel", {}).get("id") or body.get("container", {}).get("channel_id")
+    user = body.get("user", {}).get("id")
+    if channel and user:
+        try:
+            web.chat_postEphemeral(channel=channel, user=user, text=f":warning: {text}")
+        except Exception:
+            log.warning("could not tell %s: %s", user, text)

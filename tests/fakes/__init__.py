@@ -1,0 +1,1 @@
+"""Fakes of the services incident-bot talks to: real HTTP servers on free loopback ports."""
