@@ -59,7 +59,9 @@ def create_app(
         )
     handlers: dict[str, Handler] = {}
     if slack is not None:
-        handlers.update(SlackJobs(engine, registry, runbooks, slack, pagerduty).handlers())
+        handlers.update(
+            SlackJobs(engine, registry, runbooks, slack, pagerduty, settings.timezone).handlers()
+        )
     handlers.update(job_handlers or {})
     worker = Worker(
         engine, handlers, threads=settings.worker_threads, on_outcome=metrics.job_outcome

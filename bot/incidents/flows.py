@@ -302,6 +302,13 @@ def request_postmortem(session: Session, incident: Incident, *, actor: str | Non
     return number
 
 
+def postmortem_posted(session: Session, incident: Incident, *, actor: str | None) -> None:
+    """The draft went to the channel: a timeline entry says so."""
+    by = f" for <@{actor}>" if actor else ""
+    _event(session, _number(incident), "postmortem", f"Postmortem draft posted{by}", actor=actor)
+    session.commit()
+
+
 def roles_of(session: Session, incident: Incident) -> dict[str, str]:
     """Role -> Slack user."""
     rows = session.exec(select(Role).where(Role.incident_number == _number(incident)))

@@ -1,7 +1,8 @@
-"""Incident channel names: `inc-<YYYYMMDD>-<cluster>-<hub>-<slug of title>`."""
+"""How incidents are named: channel names, and where they happened."""
 
 import re
 from datetime import UTC, datetime
+from typing import Protocol
 
 MAX_LEN = 80
 # Room for a `-NN` suffix when Slack says the name is taken.
@@ -30,3 +31,19 @@ def channel_name(
         base = f"{base}-{title_slug}"
     base = base[: MAX_LEN - SUFFIX_ROOM].rstrip("-_")
     return base if attempt <= 1 else f"{base}-{attempt}"
+
+
+class _Placed(Protocol):
+    cluster: str | None
+    hub: str | None
+
+
+def place(incident: _Placed) -> str:
+    """`cluster/hub`, `cluster (cluster-wide)` or `unmapped`."""
+    if incident.cluster is None:
+        return "unmapped"
+    return (
+        f"{incident.cluster}/{incident.hub}"
+        if incident.hub
+        else (f"{incident.cluster} (cluster-wide)")
+    )

@@ -3,10 +3,12 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import PlainTextResponse
 
-from bot.deps import ApiAuth, ReadSessionDep
+from bot.deps import ApiAuth, ReadSessionDep, RegistryDep, SettingsDep
 from bot.incidents import service
 from bot.incidents.schemas import IncidentDetail, IncidentRead
+from bot.postmortems.draft import render
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=[ApiAuth])
 
@@ -37,6 +39,22 @@ def list_incidents(
     return service.list_incidents(
         session, status=status, cluster=cluster, hub=name, limit=limit, offset=offset
     )
+
+
+@router.get(
+    "/{number}/postmortem",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}}}},
+)
+def get_postmortem(
+    number: int, session: ReadSessionDep, registry: RegistryDep, settings: SettingsDep
+) -> PlainTextResponse:
+    """The postmortem draft, in markdown."""
+    incident = service.get(session, number=number)
+    if incident is None:
+        raise HTTPException(404, detail=f"no incident {number}")
+    draft = render(session, registry, incident, timezone=settings.timezone)
+    return PlainTextResponse(draft, media_type="text/markdown; charset=utf-8")
 
 
 @router.get("/{number}", response_model=IncidentDetail)

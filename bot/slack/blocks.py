@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.incidents.models import Incident
+from bot.incidents.naming import place
 
 SEVERITY_EMOJI = {
     "sev1": ":red_circle:",
@@ -42,23 +43,12 @@ def topic(incident: Incident, commander: str | None) -> str:
     )
 
 
-def where(incident: Incident) -> str:
-    """`cluster/hub`, `cluster (cluster-wide)` or `unmapped`."""
-    if incident.cluster is None:
-        return "unmapped"
-    return (
-        f"{incident.cluster}/{incident.hub}"
-        if incident.hub
-        else f"{incident.cluster} (cluster-wide)"
-    )
-
-
 def summary(s: Summary) -> tuple[str, list[Block]]:
     """The summary message: fallback text and blocks."""
     inc = s.incident
     emoji = SEVERITY_EMOJI.get(inc.severity, "")
     text = f"{emoji} Incident #{inc.number} ({inc.severity}, {inc.status}): {inc.title}"
-    hub = f"`{where(inc)}`" + (f" <https://{s.domain}|{s.domain}>" if s.domain else "")
+    hub = f"`{place(inc)}`" + (f" <https://{s.domain}|{s.domain}>" if s.domain else "")
     commander = s.roles.get("commander")
     ic_name = s.role_names.get("commander", "Incident Commander")
     if commander:

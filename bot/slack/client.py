@@ -165,6 +165,31 @@ class SlackClient:
                 return found
         return None
 
+    def upload_text(
+        self, channel: str, *, filename: str, title: str, content: str, comment: str
+    ) -> None:
+        """Share a text file (a postmortem draft) in a channel."""
+        try:
+            self.web.files_upload_v2(
+                channel=channel,
+                filename=filename,
+                title=title,
+                content=content,
+                initial_comment=comment,
+            )
+        except SlackApiError as exc:
+            raise _decide("files.upload", exc) from exc
+
+    def user_name(self, user: str) -> str | None:
+        """A Slack user's display name."""
+        try:
+            info = self.call("users.info", user=user).get("user", {})
+        except SlackError:
+            return None
+        profile = info.get("profile", {})
+        name = profile.get("real_name") or profile.get("display_name") or info.get("name")
+        return str(name) if name else None
+
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         """Open a modal (the trigger id is valid for 3 seconds)."""
         self.call("views.open", trigger_id=trigger_id, view=view)

@@ -11,6 +11,7 @@ from bot.hubs.schema import ROLE_NAMES, SEVERITIES
 from bot.incidents import flows
 from bot.incidents.flows import FlowError
 from bot.incidents.models import Incident
+from bot.incidents.naming import place
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.modals import declare_modal
@@ -159,7 +160,7 @@ def _declare(inv: Invocation) -> str:
     )
     reply = (
         f":rotating_light: Declared incident #{incident.number} ({severity}) on "
-        f"`{blocks.where(incident)}`: {incident.title}. Its channel is being opened."
+        f"`{place(incident)}`: {incident.title}. Its channel is being opened."
     )
     if already:
         reply += (
@@ -176,8 +177,7 @@ def _list(inv: Invocation) -> str:
     ).all()
     lines = [
         f"• #{i.number} {blocks.SEVERITY_EMOJI.get(i.severity, '')} {i.severity} {i.status} "
-        f"`{blocks.where(i)}` {i.title}"
-        + (f" <#{i.slack_channel_id}>" if i.slack_channel_id else "")
+        f"`{place(i)}` {i.title}" + (f" <#{i.slack_channel_id}>" if i.slack_channel_id else "")
         for i in rows
     ]
     return blocks.ephemeral_lines("Open incidents", lines)

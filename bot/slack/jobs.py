@@ -15,6 +15,7 @@ from bot.incidents.models import Incident
 from bot.incidents.naming import channel_name
 from bot.jobs.queue import ClaimedJob
 from bot.pagerduty.client import PagerDutyClient
+from bot.postmortems.draft import MENTION, render
 from bot.runbooks import Runbooks
 from bot.slack import blocks
 from bot.slack.client import SlackClient
@@ -35,12 +36,14 @@ class SlackJobs:
         runbooks: Runbooks,
         slack: SlackClient,
         pagerduty: PagerDutyClient | None,
+        timezone: str = "UTC",
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.runbooks = runbooks
         self.slack = slack
         self.pagerduty = pagerduty
+        self.timezone = timezone
 
     def handlers(self) -> dict[str, Handler]:
         """Kind -> handler, for the worker."""
@@ -50,6 +53,7 @@ class SlackJobs:
             "slack.post": self.post,
             "slack.invite": self.invite,
             "slack.capture_note": self.capture_note,
+            "slack.postmortem": self.postmortem,
         }
 
     def open_channel(self, job: ClaimedJob) -> None:
@@ -129,6 +133,25 @@ class SlackJobs:
                 at=datetime.fromtimestamp(float(ts), UTC),
                 external_id=f"slack:{channel}:{ts}",
             )
+
+    def postmortem(self, job: ClaimedJob) -> None:
+        """Write the postmortem draft, with people's names, and share it in the channel."""
+        with Session(self.engine) as session:
+            incident = self._incident(session, job)
+            if incident.slack_channel_id is None:
+                raise GiveUp("the incident has no channel")
+            draft = render(session, self.registry, incident, timezone=self.timezone)
+            ids = set(MENTION.findall(draft))
+            names = {u: n for u in ids if (n := self.slack.user_name(u))}
+            draft = render(session, self.registry, incident, timezone=self.timezone, names=names)
+            self.slack.upload_text(
+                incident.slack_channel_id,
+                filename=f"incident-{incident.number}-report.md",
+                title=f"Incident report draft: {incident.title}",
+                content=draft,
+                comment="Here is the postmortem draft: copy it, fill in the prompts, publish.",
+            )
+            flows.postmortem_posted(session, incident, actor=job.payload.get("actor"))
 
     def _incident(self, session: Session, job: ClaimedJob) -> Incident:
         incident = session.get(Incident, job.payload["incident"])

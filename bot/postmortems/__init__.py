@@ -1,0 +1,1 @@
+"""Postmortem drafts in the shape of published incident reports."""
