@@ -64,7 +64,11 @@ def create_app(
         )
     handlers.update(job_handlers or {})
     worker = Worker(
-        engine, handlers, threads=settings.worker_threads, on_outcome=metrics.job_outcome
+        engine,
+        handlers,
+        threads=settings.worker_threads,
+        backoff_base=settings.worker_backoff_seconds,
+        on_outcome=metrics.job_outcome,
     )
     runtime = Runtime(settings, registry, runbooks, engine, worker, slack)
     bolt = None

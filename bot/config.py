@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     # Not in the contract's table: tuning knobs with safe defaults.
     worker_threads: int = Field(default=4, ge=0, le=64)
+    # First retry delay of a failed job, doubled each attempt (with jitter), at most 10 min.
+    worker_backoff_seconds: float = Field(default=2.0, gt=0, le=600)
 
     def resolved_hubs_file(self) -> Path:
         """The registry to load: the configured file, else the bundled example."""

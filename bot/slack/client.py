@@ -8,6 +8,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
 )
 
 from bot.worker import GiveUp, RetryLater
@@ -42,14 +43,17 @@ class SlackClient:
             retry_handlers=[
                 ConnectionErrorRetryHandler(max_retry_count=1),
                 RateLimitErrorRetryHandler(max_retry_count=2),
+                ServerErrorRetryHandler(max_retry_count=1),
             ],
         )
         self._bot_user: str | None = None
 
     def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call a Web API method; raise `RetryLater` or `GiveUp` as the answer warrants."""
+        # slack_sdk's own method knows how each endpoint wants its arguments (JSON, form, GET).
+        send = getattr(self.web, method.replace(".", "_"))
         try:
-            response = self.web.api_call(method, json=kwargs)
+            response = send(**kwargs)
         except SlackApiError as exc:
             raise _decide(method, exc) from exc
         data: dict[str, Any] = response.data  # type: ignore[assignment]

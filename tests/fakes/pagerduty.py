@@ -232,8 +232,8 @@ class FakePagerDuty(FakeServer):
 
     def _assign(self, incident: dict[str, Any]) -> None:
         """Assign whoever is on call at the incident's level of its escalation policy."""
-        policy = (incident.get("escalation_policy") or {}).get("id")
-        user = self.oncall.get((policy, incident["escalation_level"]))
+        policy = str((incident.get("escalation_policy") or {}).get("id"))
+        user = self.oncall.get((policy, int(incident["escalation_level"])))
         incident["assignments"] = [{"at": _now(), "assignee": self._user_ref(user)}] if user else []
 
     def _new_incident(self, spec: dict[str, Any]) -> dict[str, Any]:

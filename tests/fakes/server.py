@@ -218,8 +218,10 @@ class FakeServer:
                     failure.remaining -= 1
                     if failure.remaining <= 0:
                         self._failures.remove(failure)
-                    body_out = self.error_body(failure.status) if failure.body is None else failure.body
-                    return Reply(failure.status, body_out, failure.headers)
+                    answer = failure.body
+                    if answer is None:
+                        answer = self.error_body(failure.status)
+                    return Reply(failure.status, answer, failure.headers)
             try:
                 return self.handle(req)
             except Exception as e:

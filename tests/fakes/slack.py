@@ -4,6 +4,10 @@ slack_sdk POSTs every method to `<base_url><method>`, whatever the method's docu
 chat.* and views.* send a JSON body, the rest a form-encoded one. Slack answers API errors
 with HTTP 200 and {"ok": false, "error": ...}; rate limits are a 429 with Retry-After, which
 tests inject with `fail_next`.
+
+Slack reads JSON bodies only on write methods; read methods (conversations.history, users.info,
+...) silently drop JSON arguments and answer as if none were sent, a bug that then looks like
+missing data. The fake refuses such calls loudly instead (see `FORM_ONLY`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,22 @@ BOT_ID = "BBOT"
 TEAM_ID = "T1"
 _CHANNEL_NAME = re.compile(r"[a-z0-9_-]+")
 _CONVERSATION_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+
+# Methods whose arguments Slack reads from the query string or a form body, never from JSON.
+FORM_ONLY = frozenset(
+    {
+        "chat.getPermalink",
+        "conversations.history",
+        "conversations.info",
+        "conversations.list",
+        "conversations.members",
+        "conversations.replies",
+        "files.getUploadURLExternal",
+        "users.info",
+        "users.list",
+        "users.lookupByEmail",
+    }
+)
 
 
 class SlackError(Exception):
@@ -151,12 +171,16 @@ class FakeSlack(FakeServer):
         args = {k: v for k, v in req.args.items() if v is not None}
         if self.token is not None:
             auth = req.headers.get("authorization", "")
-            given = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
+            given = auth[len("Bearer ") :] if auth.startswith("Bearer ") else args.get("token")
             if given != self.token:
                 return Reply(200, {"ok": False, "error": "invalid_auth"})
         api = getattr(self, "_api_" + method.replace(".", "_"), None)
         if api is None:
             return Reply(200, {"ok": False, "error": "unknown_method"})
+        if method in FORM_ONLY and req.json:
+            hint = f"[ERROR] {method} reads form or query arguments; Slack ignores a JSON body"
+            error = {"error": "invalid_arguments", "response_metadata": {"messages": [hint]}}
+            return Reply(200, {"ok": False, **error})
         try:
             return Reply(200, {"ok": True, **api(args)})
         except SlackError as e:
@@ -229,7 +253,8 @@ class FakeSlack(FakeServer):
         }
 
     def _find_message(self, channel: dict[str, Any], ts: str | None) -> dict[str, Any]:
-        for message in channel["messages"]:
+        messages: list[dict[str, Any]] = channel["messages"]
+        for message in messages:
             if message["ts"] == ts:
                 return message
         raise SlackError("message_not_found")
@@ -344,7 +369,7 @@ class FakeSlack(FakeServer):
     def _api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(_arg(args, "channel"))
         oldest = Decimal(_arg(args, "oldest") or 0)
-        latest = Decimal(_arg(args, "latest")) if args.get("latest") else None
+        latest = Decimal(str(args["latest"])) if args.get("latest") else None
         inclusive = _flag(args, "inclusive")
         limit = int(args.get("limit") or 100)
 
