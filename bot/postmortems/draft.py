@@ -89,6 +89,18 @@ def render(
     )
 
 
+def people(session: Session, incident: Incident) -> set[str]:
+    """The Slack users a draft mentions: actors, role holders and @-mentions in the text."""
+    found = set(session.exec(select(Role.user_id).where(Role.incident_number == incident.number)))
+    for e in session.exec(
+        select(TimelineEvent).where(TimelineEvent.incident_number == incident.number)
+    ):
+        found.update(MENTION.findall(e.text))
+        if e.actor:
+            found.add(e.actor)
+    return found
+
+
 class _Entry:
     def __init__(self, at: datetime, text: str, actor: str, visibility: str) -> None:
         self.at, self.text, self.actor, self.visibility = at, text, actor, visibility

@@ -56,7 +56,7 @@ class SlackClient:
             response = send(**kwargs)
         except SlackApiError as exc:
             raise _decide(method, exc) from exc
-        data: dict[str, Any] = response.data  # type: ignore[assignment]
+        data: dict[str, Any] = response.data
         return data
 
     def bot_user(self) -> str:

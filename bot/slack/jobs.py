@@ -15,7 +15,7 @@ from bot.incidents.models import Incident
 from bot.incidents.naming import channel_name
 from bot.jobs.queue import ClaimedJob
 from bot.pagerduty.client import PagerDutyClient
-from bot.postmortems.draft import MENTION, render
+from bot.postmortems.draft import people, render
 from bot.runbooks import Runbooks
 from bot.slack import blocks
 from bot.slack.client import SlackClient
@@ -140,9 +140,7 @@ class SlackJobs:
             incident = self._incident(session, job)
             if incident.slack_channel_id is None:
                 raise GiveUp("the incident has no channel")
-            draft = render(session, self.registry, incident, timezone=self.timezone)
-            ids = set(MENTION.findall(draft))
-            names = {u: n for u in ids if (n := self.slack.user_name(u))}
+            names = {u: n for u in people(session, incident) if (n := self.slack.user_name(u))}
             draft = render(session, self.registry, incident, timezone=self.timezone, names=names)
             self.slack.upload_text(
                 incident.slack_channel_id,

@@ -87,6 +87,7 @@ class FakeSlack(FakeServer):
     """
 
     raw_paths = ("/upload/",)
+    form_only = FORM_ONLY
 
     def __init__(self, token: str | None = None) -> None:
         super().__init__()
@@ -177,7 +178,7 @@ class FakeSlack(FakeServer):
         api = getattr(self, "_api_" + method.replace(".", "_"), None)
         if api is None:
             return Reply(200, {"ok": False, "error": "unknown_method"})
-        if method in FORM_ONLY and req.json:
+        if method in self.form_only and req.json:
             hint = f"[ERROR] {method} reads form or query arguments; Slack ignores a JSON body"
             error = {"error": "invalid_arguments", "response_metadata": {"messages": [hint]}}
             return Reply(200, {"ok": False, **error})
