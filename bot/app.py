@@ -76,7 +76,7 @@ def create_app(
         bolt = build_bolt_app(runtime, slack.web)
 
     def after_commit(results: list[IngestResult]) -> None:
-        if any(r.jobs for r in results):
+        if any(r.jobs or r.incidents for r in results):
             worker.wake()
 
     intake = IntakeWriter(engine, registry, on_commit=after_commit)

@@ -19,6 +19,7 @@ from bot.db import insert_ignoring, utcnow
 from bot.hubs import Registry, Route
 from bot.incidents.models import Incident
 from bot.jobs.queue import enqueue
+from bot.timeline.models import Kind
 from bot.timeline.service import add_many, event_row
 
 alert_t = Alert.__table__  # type: ignore[attr-defined]
@@ -59,7 +60,7 @@ class _Row:
 @dataclass
 class _Event:
     row: _Row
-    kind: str
+    kind: Kind
     text: str
     at: datetime
 
@@ -74,6 +75,7 @@ class _Batch:
         self.severity: dict[int, str] = {}
         self.events: list[_Event] = []
         self.plain_events: list[dict[str, Any]] = []
+        self.opened: set[int] = set()
 
     def load(self, payloads: Sequence[AlertmanagerPayload]) -> None:
         fingerprints = sorted({a.key() for p in payloads for a in p.alerts})
@@ -307,6 +309,7 @@ class _Batch:
         )
         result.incidents_opened.append(number)
         result.jobs += 1
+        self.opened.add(number)
         return int(number)
 
     def flush(self) -> None:
@@ -351,15 +354,22 @@ class _Batch:
                     for r in changed
                 ],
             )
-        add_many(
-            self.conn,
-            self.plain_events
-            + [
-                event_row(e.row.incident, e.kind, e.text, at=e.at)  # type: ignore[arg-type]
-                for e in self.events
-                if e.row.incident is not None
-            ],
-        )
+        events = self.plain_events + [
+            event_row(e.row.incident, e.kind, e.text, at=e.at)
+            for e in self.events
+            if e.row.incident is not None
+        ]
+        add_many(self.conn, events)
+        # Incidents whose alerts changed show it in their Slack summary; a new incident's
+        # channel is opened with its alerts already in it.
+        for number in sorted({e["incident_number"] for e in events} - self.opened):
+            enqueue(
+                self.conn,
+                "slack.refresh",
+                {"incident": number},
+                queue_key=f"incident:{number}",
+                dedup_key=f"slack.refresh:{number}",
+            )
 
 
 def ingest(

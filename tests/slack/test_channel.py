@@ -201,3 +201,14 @@ def test_without_slack_configured_jobs_wait(settings: Settings):
         assert count(svc.engine, "job", "status = 'pending'") == 1
         with svc.client() as c:
             assert c.post("/slack/events", content=b"x").status_code == 401
+
+
+def test_alerts_joining_later_update_the_summary_in_place(rig: SlackRig):
+    fire(rig.service, alert("HubHealthCheckFailing"))
+    rig.wait_idle()
+    fire(rig.service, alert("ProxyPodRestarts", severity="warning"))
+    rig.wait_idle()
+    channel = incident(rig.service)["slack_channel_id"]
+    [summary] = [m for m in rig.slack.messages(channel) if m.get("blocks")]
+    assert "ProxyPodRestarts" in str(summary["blocks"])
+    assert "2 firing of 2" in str(summary["blocks"])
