@@ -19,7 +19,3 @@ class Runtime:
     engine: Engine
     worker: Worker
     slack: SlackClient | None
-
-    def role_name(self, role: str) -> str:
-        """A role's display name, from the registry."""
-        return self.registry.defaults.roles.get(role, role)  # type: ignore[call-overload,no-any-return]

@@ -95,6 +95,11 @@ class Registry:
             raise RegistryError(_describe(source, exc)) from exc
         return cls(data, source)
 
+    def role_name(self, role: str) -> str:
+        """A role's display name (`commander` -> "Incident Commander")."""
+        names: dict[str, str] = dict(self.defaults.roles.items())
+        return names.get(role, role)
+
     def hub(self, cluster: str, name: str) -> Hub | None:
         """The hub `name` of `cluster`, if registered."""
         return self._hubs.get((cluster, name))

@@ -81,12 +81,12 @@ def declare_incident(
 
 def assign_role(
     session: Session,
+    registry: Registry,
     incident: Incident,
     *,
     role: str,
     user: str,
     actor: str | None,
-    role_name: str,
 ) -> bool:
     """Give `role` to `user` and invite them; False if they already hold it."""
     number = _number(incident)
@@ -103,7 +103,8 @@ def assign_role(
     if role == "commander":
         incident.commander_problem = None
     by = f" by <@{actor}>" if actor and actor != user else ""
-    _event(session, number, "role_assigned", f"<@{user}> is {role_name}{by}", actor=actor)
+    name = registry.role_name(role)
+    _event(session, number, "role_assigned", f"<@{user}> is {name}{by}", actor=actor)
     _touch(session, incident)
     enqueue(
         session.connection(),
@@ -240,7 +241,7 @@ def resolve_incident(
     session.commit()
 
 
-def acknowledge(session: Session, incident: Incident, *, actor: str, role_name: str) -> None:
+def acknowledge(session: Session, registry: Registry, incident: Incident, *, actor: str) -> None:
     """Someone is on it; with no commander yet, they become it."""
     _require_open(incident)
     number = _number(incident)
@@ -249,9 +250,7 @@ def acknowledge(session: Session, incident: Incident, *, actor: str, role_name: 
         select(Role.id).where(Role.incident_number == number, Role.role == "commander")
     ).first()
     if has_commander is None:
-        assign_role(
-            session, incident, role="commander", user=actor, actor=actor, role_name=role_name
-        )
+        assign_role(session, registry, incident, role="commander", user=actor, actor=actor)
     else:
         _refresh(session, number)
     session.commit()

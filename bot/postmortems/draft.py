@@ -78,10 +78,7 @@ def render(
         ),
         where=where,
         community=community.name if community else None,
-        roles=[
-            (registry.defaults.roles.get(r.role, r.role), who(f"<@{r.user_id}>"))  # type: ignore[call-overload]
-            for r in roles
-        ],
+        roles=[(registry.role_name(r.role), who(f"<@{r.user_id}>")) for r in roles],
         summary="",
         resolution=resolution,
         tz=timezone,

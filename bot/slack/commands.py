@@ -203,9 +203,9 @@ def _assign(inv: Invocation, role: str, who: str) -> str:
     if not who or len(who.split()) != 1:
         raise UsageError("name exactly one person")
     user = _mention(who)
-    name = inv.rt.role_name(role)
+    name = inv.rt.registry.role_name(role)
     changed = flows.assign_role(
-        inv.session, _incident(inv), role=role, user=user, actor=inv.user, role_name=name
+        inv.session, inv.rt.registry, _incident(inv), role=role, user=user, actor=inv.user
     )
     return f"<@{user}> is {name}." if changed else f"<@{user}> already is {name}."
 

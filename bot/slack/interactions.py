@@ -36,13 +36,10 @@ def button(rt: Runtime, body: dict[str, Any]) -> str | None:
 
 
 def _press(rt: Runtime, session: Session, incident: Incident, action: str, user: str) -> None:
-    commander = rt.role_name("commander")
     if action == "incident_take_command":
-        flows.assign_role(
-            session, incident, role="commander", user=user, actor=user, role_name=commander
-        )
+        flows.assign_role(session, rt.registry, incident, role="commander", user=user, actor=user)
     elif action == "incident_acknowledge":
-        flows.acknowledge(session, incident, actor=user, role_name=commander)
+        flows.acknowledge(session, rt.registry, incident, actor=user)
     elif action == "incident_resolve":
         flows.resolve_incident(session, incident, summary="", actor=user)
     else:

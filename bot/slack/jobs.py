@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from bot.alerts.models import Alert
 from bot.hubs import Registry
+from bot.hubs.schema import ROLE_NAMES
 from bot.incidents import flows
 from bot.incidents.models import Incident
 from bot.incidents.naming import channel_name
@@ -205,11 +206,11 @@ class SlackJobs:
                 else:
                     flows.assign_role(
                         session,
+                        self.registry,
                         incident,
                         role="commander",
                         user=user,
                         actor=None,
-                        role_name=self.registry.defaults.roles["commander"],
                     )
                     return
         incident.commander_problem = problem
@@ -233,7 +234,7 @@ class SlackJobs:
         summary = blocks.Summary(
             incident=incident,
             roles=roles,
-            role_names={str(k): v for k, v in self.registry.defaults.roles.items()},
+            role_names={r: self.registry.role_name(r) for r in ROLE_NAMES},
             domain=hub.domain if hub else None,
             community=community.name if community else None,
             alerts=[(a.alertname, a.status) for a in alerts],
