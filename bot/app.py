@@ -20,7 +20,9 @@ from bot.health import router as health_router
 from bot.hubs import Registry
 from bot.incidents import views as incident_views
 from bot.metrics import Metrics
+from bot.pagerduty import views as pagerduty_views
 from bot.pagerduty.client import PagerDutyClient
+from bot.pagerduty.jobs import PagerDutyJobs
 from bot.runbooks import Runbooks
 from bot.runtime import Runtime
 from bot.slack import views as slack_views
@@ -62,6 +64,7 @@ def create_app(
         handlers.update(
             SlackJobs(engine, registry, runbooks, slack, pagerduty, settings.timezone).handlers()
         )
+    handlers.update(PagerDutyJobs(engine, registry, pagerduty, slack).handlers())
     handlers.update(job_handlers or {})
     worker = Worker(
         engine,
@@ -129,4 +132,5 @@ def create_app(
     app.include_router(health_router)
     app.include_router(incident_views.router)
     app.include_router(slack_views.router)
+    app.include_router(pagerduty_views.router)
     return app

@@ -1,8 +1,9 @@
 """Every table, imported in one place so the metadata is complete (Alembic, tests)."""
 
 from bot.alerts.models import Alert
+from bot.inbound import InboundEvent
 from bot.incidents.models import Incident, Role
 from bot.jobs.models import Job
 from bot.timeline.models import TimelineEvent
 
-__all__ = ["Alert", "Incident", "Job", "Role", "TimelineEvent"]
+__all__ = ["Alert", "InboundEvent", "Incident", "Job", "Role", "TimelineEvent"]

@@ -76,6 +76,7 @@ class _Batch:
         self.events: list[_Event] = []
         self.plain_events: list[dict[str, Any]] = []
         self.opened: set[int] = set()
+        self.linked: dict[str, int] = {}
 
     def load(self, payloads: Sequence[AlertmanagerPayload]) -> None:
         fingerprints = sorted({a.key() for p in payloads for a in p.alerts})
@@ -125,6 +126,16 @@ class _Batch:
             ):
                 self.open[r.open_scope] = r.number
                 self.severity[r.number] = r.severity
+        keys = sorted({p.group_key_sha256() for p in payloads})
+        for r in self.conn.execute(
+            sa.select(
+                incident_t.c.number, incident_t.c.severity, incident_t.c.pagerduty_incident_key
+            ).where(
+                incident_t.c.pagerduty_incident_key.in_(keys), incident_t.c.status != "resolved"
+            )
+        ):
+            self.linked[r.pagerduty_incident_key] = r.number
+            self.severity[r.number] = r.severity
 
     def apply(self, payload: AlertmanagerPayload) -> IngestResult:
         result = IngestResult(received=len(payload.alerts))
@@ -143,7 +154,7 @@ class _Batch:
                     result.unchanged += 1
                 else:
                     # Resolved, then firing again under the same start time: it fires again.
-                    self._fire_again(row, a, result)
+                    self._fire_again(row, a, result, group_key)
             elif row is None:
                 # Resolved before we ever saw it fire (we were down, say): kept for the record.
                 route = self.registry.route(a.labels)
@@ -171,15 +182,17 @@ class _Batch:
         self, a: AlertmanagerAlert, fp: str, group_key: str, result: IngestResult
     ) -> None:
         route = self.registry.route(a.labels)
-        incident = self._incident_for(route, a, result)
+        incident = self._incident_for(route, a, result, group_key)
         row = self._add_row(a, fp, route, incident, group_key, result)
         result.new += 1
         self._fired(row, a, route, result)
 
-    def _fire_again(self, row: _Row, a: AlertmanagerAlert, result: IngestResult) -> None:
+    def _fire_again(
+        self, row: _Row, a: AlertmanagerAlert, result: IngestResult, group_key: str
+    ) -> None:
         route = self.registry.route(a.labels)
         row.status, row.ends_at, row.changed = "firing", None, True
-        row.incident = self._incident_for(route, a, result)
+        row.incident = self._incident_for(route, a, result, group_key)
         result.new += 1
         self._fired(row, a, route, result)
 
@@ -233,9 +246,14 @@ class _Batch:
         self.rows.setdefault(fp, []).append(row)
         return row
 
-    def _incident_for(self, route: Route, a: AlertmanagerAlert, result: IngestResult) -> int | None:
-        """The scope's open incident, opened now if this alert's severity opens incidents."""
-        number = self.open.get(route.scope)
+    def _incident_for(
+        self, route: Route, a: AlertmanagerAlert, result: IngestResult, group_key: str
+    ) -> int | None:
+        """The scope's open incident, opened now if this alert's severity opens incidents.
+
+        A group whose PagerDuty incident (from Alertmanager's own PagerDuty receiver) came
+        first joins the incident that PagerDuty incident opened."""
+        number = self.linked.get(group_key) or self.open.get(route.scope)
         if number is None:
             if not route.opens_incident:
                 return None  # low-severity alerts with no open incident are only stored

@@ -5,7 +5,6 @@ from collections import Counter
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import ValidationError
 from sqlmodel import col, select
 
 from bot.alerts.models import Alert
@@ -15,6 +14,7 @@ from bot.auth import require_bearer
 from bot.deps import ApiAuth, ReadSessionDep
 from bot.incidents.service import alert_read
 from bot.incidents.views import HubFilter, split_hub
+from bot.validation import parse_body
 
 router = APIRouter()
 
@@ -31,7 +31,7 @@ async def alertmanager_webhook(request: Request) -> IngestSummary:
     body = await request.body()
     if len(body) > MAX_BODY:
         raise HTTPException(413, detail=f"body larger than {MAX_BODY} bytes")
-    payload = parse_payload(body)
+    payload = parse_body(AlertmanagerPayload, body)
     try:
         result = await state.intake.submit(payload)
     except StoreUnavailable:
@@ -50,20 +50,6 @@ async def alertmanager_webhook(request: Request) -> IngestSummary:
         incidents=sorted(result.incidents | set(result.incidents_opened)),
         incidents_opened=result.incidents_opened,
     )
-
-
-def parse_payload(body: bytes) -> AlertmanagerPayload:
-    """Validate a body: 400 if it is not JSON, 422 naming each problem if it is the wrong shape."""
-    if b"\\u0000" in body:
-        # PostgreSQL cannot store NUL in text; refuse it here rather than fail at commit.
-        raise HTTPException(422, detail="strings must not contain NUL characters (\\u0000)")
-    try:
-        return AlertmanagerPayload.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        if any(e["type"] == "json_invalid" for e in errors):
-            raise HTTPException(400, detail=f"body is not valid JSON: {errors[0]['msg']}") from None
-        raise HTTPException(422, detail=errors) from None
 
 
 @router.get("/api/alerts", response_model=list[AlertRead], tags=["alerts"], dependencies=[ApiAuth])

@@ -184,6 +184,9 @@ def add_note(
     ):
         return False
     _event(session, number, "note", text, actor=actor, at=at, external_id=external_id)
+    # A note that came from PagerDuty is not sent back to it.
+    if not (external_id or "").startswith("pagerduty:"):
+        _note_pagerduty(session, incident, text)
     session.commit()
     return True
 
@@ -203,6 +206,7 @@ def post_update(
     number = _number(incident)
     _event(session, number, "update", text, actor=actor)
     _announce(session, number, f":mega: *Update:* {text}")
+    _note_pagerduty(session, incident, f"Update for the community: {text}")
     community = registry.communities.get(incident.community or "")
     channel = community.slack_channel if community else None
     if channel:
@@ -238,6 +242,14 @@ def resolve_incident(
     _touch(session, incident)
     _refresh(session, number)
     _announce(session, number, f":white_check_mark: {message}")
+    # A resolve that came from PagerDuty is not sent back to it.
+    if incident.pagerduty_incident_id and source != "pagerduty":
+        enqueue(
+            session.connection(),
+            "pagerduty.resolve",
+            {"incident": number},
+            queue_key=f"pagerduty:{number}",
+        )
     session.commit()
 
 
@@ -280,11 +292,49 @@ def page(
     enqueue(
         session.connection(),
         "pagerduty.page",
-        {"incident": number, "policy": target},
+        {"incident": number, "policy": target, "explicit": policy is not None},
         queue_key=f"pagerduty:{number}",
     )
     session.commit()
     return target
+
+
+def link_pagerduty(
+    session: Session,
+    incident: Incident,
+    *,
+    pd_id: str,
+    key: str | None,
+    url: str | None,
+    title: str,
+) -> None:
+    """Tie a PagerDuty incident to this one (idempotent)."""
+    if incident.pagerduty_incident_id == pd_id:
+        return
+    incident.pagerduty_incident_id = pd_id
+    incident.pagerduty_incident_key = key or incident.pagerduty_incident_key
+    link = f"<{url}|{title}>" if url else title
+    _event(session, _number(incident), "paged", f"PagerDuty incident {link} is linked")
+    _touch(session, incident)
+    _refresh(session, _number(incident))
+    session.commit()
+
+
+def pagerduty_event(
+    session: Session,
+    incident: Incident,
+    *,
+    kind: Kind,
+    text: str,
+    external_id: str,
+    announce: bool = False,
+) -> None:
+    """Something happened on the linked PagerDuty incident: it goes on the timeline."""
+    _event(session, _number(incident), kind, text, external_id=external_id)
+    _touch(session, incident)
+    if announce:
+        _announce(session, _number(incident), f":pager: {text}")
+    session.commit()
 
 
 def request_postmortem(session: Session, incident: Incident, *, actor: str | None) -> int:
@@ -356,6 +406,16 @@ def _refresh(session: Session, number: int) -> None:
         queue_key=_queue(number),
         dedup_key=f"slack.refresh:{number}",
     )
+
+
+def _note_pagerduty(session: Session, incident: Incident, text: str) -> None:
+    if incident.pagerduty_incident_id:
+        enqueue(
+            session.connection(),
+            "pagerduty.note",
+            {"incident": _number(incident), "text": text},
+            queue_key=f"pagerduty:{_number(incident)}",
+        )
 
 
 def _announce(session: Session, number: int, text: str) -> None:

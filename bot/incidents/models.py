@@ -33,6 +33,9 @@ class Incident(SQLModel, table=True):
     # Why no commander was found automatically, shown in the summary until one is named.
     commander_problem: str | None = None
     pagerduty_incident_id: str | None = Field(default=None, max_length=40, index=True)
+    # The linked PagerDuty incident's `incident_key`: for Alertmanager's own PagerDuty
+    # receiver it is the sha256 of the group key, which ties the group's alerts to it.
+    pagerduty_incident_key: str | None = Field(default=None, max_length=255, index=True)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

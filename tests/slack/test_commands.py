@@ -249,12 +249,23 @@ def test_any_text_is_taken_as_typed(rig: SlackRig):
     assert notes == [text]
 
 
-def test_page_records_and_queues_the_page(rig: SlackRig):
+def test_page_pages_the_hubs_escalation_policy(rig: SlackRig):
     number, channel = open_incident(rig)
     assert "P7QK2LM" in rig.reply("page", channel=channel)
+    rig.wait_idle()
+    [created] = rig.pagerduty.calls("POST /incidents")
+    body = created.json["incident"]
+    assert body["escalation_policy"]["id"] == "P7QK2LM"
+    assert body["service"]["id"] == "PQ4OSC8"  # openscapes' PagerDuty service
+    assert created.headers["from"] == "bot@example.org"
+    assert get(rig, number)["pagerduty_incident_id"] in rig.pagerduty.incidents
+    # Paging again, to another policy, reassigns the same PagerDuty incident.
     assert "PXYZ123" in rig.reply("page PXYZ123", channel=channel)
+    rig.wait_idle()
+    [reassigned] = rig.pagerduty.calls("PUT /incidents/*")
+    assert reassigned.json["incident"]["escalation_policy"]["id"] == "PXYZ123"
+    assert len(rig.pagerduty.calls("POST /incidents")) == 1
     assert "does not look like" in rig.reply("page nope", channel=channel)
-    assert kinds(rig, number).count("paged") == 2
 
 
 def test_resolve_closes_the_incident_and_frees_the_hub(rig: SlackRig):

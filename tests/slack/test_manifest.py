@@ -11,12 +11,36 @@ def test_the_manifest_matches_the_bot():
     [cmd] = manifest["features"]["slash_commands"]
     assert cmd["command"] == "/incident" and cmd["should_escape"] is True
     settings = manifest["settings"]
-    urls = {cmd["url"], settings["event_subscriptions"]["request_url"],
-            settings["interactivity"]["request_url"]}
+    urls = {
+        cmd["url"],
+        settings["event_subscriptions"]["request_url"],
+        settings["interactivity"]["request_url"],
+    }
     assert {u.rsplit("/", 2)[-2:] == ["slack", "events"] for u in urls} == {True}
     assert set(settings["event_subscriptions"]["bot_events"]) == {"reaction_added", "pin_added"}
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"commands", "channels:manage", "chat:write", "users:read.email", "bookmarks:write",
-            "files:write", "channels:history", "reactions:read", "pins:read"} <= scopes
-    assert set(COMMANDS) >= {"declare", "list", "commander", "role", "status", "severity",
-                             "note", "update", "page", "resolve", "timeline", "postmortem"}
+    assert {
+        "commands",
+        "channels:manage",
+        "chat:write",
+        "users:read.email",
+        "bookmarks:write",
+        "files:write",
+        "channels:history",
+        "reactions:read",
+        "pins:read",
+    } <= scopes
+    assert set(COMMANDS) >= {
+        "declare",
+        "list",
+        "commander",
+        "role",
+        "status",
+        "severity",
+        "note",
+        "update",
+        "page",
+        "resolve",
+        "timeline",
+        "postmortem",
+    }
