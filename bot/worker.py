@@ -69,6 +69,7 @@ class Worker:
         self._on_outcome = on_outcome
         self._stop = threading.Event()
         self._wake = threading.Condition()
+        self._woken = False
         self._threads: list[threading.Thread] = []
         self._last_purge = 0.0
 
@@ -93,6 +94,7 @@ class Worker:
     def wake(self) -> None:
         """Look for work now rather than at the next poll (called after enqueueing)."""
         with self._wake:
+            self._woken = True
             self._wake.notify_all()
 
     def run_once(self, limit: int = 100) -> int:
@@ -115,8 +117,10 @@ class Worker:
                 jobs = []
             if not jobs:
                 with self._wake:
-                    if not self._stop.is_set():
+                    # A wake-up that came while this thread was busy is not lost.
+                    if not self._woken and not self._stop.is_set():
                         self._wake.wait(self.poll_interval)
+                    self._woken = False
 
     def _claim(self, limit: int) -> list[ClaimedJob]:
         return queue.claim(

@@ -130,3 +130,7 @@ def count(engine: Engine, table: str, where: str = "") -> int:
     with engine.connect() as conn:
         sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
         return int(conn.execute(sa.text(sql)).scalar_one())
+
+
+# The service between a fake Slack and a fake PagerDuty, for every test folder.
+from tests.rig import fakes, rig, slack_settings  # noqa: E402, F401

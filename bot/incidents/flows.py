@@ -87,6 +87,7 @@ def assign_role(
     role: str,
     user: str,
     actor: str | None,
+    tell_slack: bool = True,
 ) -> bool:
     """Give `role` to `user` and invite them; False if they already hold it."""
     number = _number(incident)
@@ -106,13 +107,15 @@ def assign_role(
     name = registry.role_name(role)
     _event(session, number, "role_assigned", f"<@{user}> is {name}{by}", actor=actor)
     _touch(session, incident)
-    enqueue(
-        session.connection(),
-        "slack.invite",
-        {"incident": number, "users": [user]},
-        queue_key=_queue(number),
-    )
-    _refresh(session, number)
+    # The channel-opening job invites and shows the commander it finds itself.
+    if tell_slack:
+        enqueue(
+            session.connection(),
+            "slack.invite",
+            {"incident": number, "users": [user]},
+            queue_key=_queue(number),
+        )
+        _refresh(session, number)
     session.commit()
     return True
 

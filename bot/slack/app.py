@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 def build_bolt_app(rt: Runtime, web: WebClient) -> App:
     """The bolt app: signing enforced by bolt (5-minute window), no Slack call at start."""
     app = App(
-        token=rt.settings.slack_bot_token.get_secret_value(),
         signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
         client=web,
         # Never call auth.test while starting: the service must start with Slack away.

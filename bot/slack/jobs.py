@@ -211,6 +211,7 @@ class SlackJobs:
                         role="commander",
                         user=user,
                         actor=None,
+                        tell_slack=False,
                     )
                     return
         incident.commander_problem = problem

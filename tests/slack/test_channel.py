@@ -13,7 +13,7 @@ from tests.conftest import Service, count, running
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.payloads import alert, delivery
-from tests.slack.conftest import SlackRig
+from tests.rig import SlackRig
 
 RUNBOOK = """---
 title: A hub is down

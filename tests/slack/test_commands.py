@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import count
 from tests.payloads import alert, delivery
-from tests.slack.conftest import SlackRig
+from tests.rig import SlackRig
 
 
 def open_incident(rig: SlackRig) -> tuple[int, str]:
