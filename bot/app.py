@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from bot import __version__
+from bot import __version__, rules, runbook_views
 from bot.alerts import views as alert_views
 from bot.alerts.intake import IngestResult
 from bot.alerts.writer import IntakeWriter
@@ -23,6 +23,9 @@ from bot.metrics import Metrics
 from bot.pagerduty import views as pagerduty_views
 from bot.pagerduty.client import PagerDutyClient
 from bot.pagerduty.jobs import PagerDutyJobs
+from bot.prometheus.context import PrometheusContext
+from bot.prometheus.jobs import PrometheusJobs
+from bot.rules import Rule
 from bot.runbooks import Runbooks
 from bot.runtime import Runtime
 from bot.slack import views as slack_views
@@ -32,6 +35,15 @@ from bot.slack.jobs import SlackJobs
 from bot.worker import Handler, Worker
 
 log = logging.getLogger(__name__)
+
+
+def _rules(settings: Settings) -> dict[str, Rule]:
+    # Only a fallback for alerts without a generatorURL: a broken file must not stop the bot.
+    try:
+        return rules.by_name(rules.load(settings.resolved_alerts_dir()))
+    except rules.RulesError as exc:
+        log.error("alert rules not loaded: %s", exc)
+        return {}
 
 
 def create_app(
@@ -65,6 +77,10 @@ def create_app(
             SlackJobs(engine, registry, runbooks, slack, pagerduty, settings.timezone).handlers()
         )
     handlers.update(PagerDutyJobs(engine, registry, pagerduty, slack).handlers())
+    prometheus = None
+    if settings.prometheus_url:
+        prometheus = PrometheusContext(settings.prometheus_url)
+        handlers.update(PrometheusJobs(engine, prometheus, _rules(settings), slack).handlers())
     handlers.update(job_handlers or {})
     worker = Worker(
         engine,
@@ -82,7 +98,9 @@ def create_app(
         if any(r.jobs or r.incidents for r in results):
             worker.wake()
 
-    intake = IntakeWriter(engine, registry, on_commit=after_commit)
+    intake = IntakeWriter(
+        engine, registry, on_commit=after_commit, prometheus_context=prometheus is not None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -133,4 +151,5 @@ def create_app(
     app.include_router(incident_views.router)
     app.include_router(slack_views.router)
     app.include_router(pagerduty_views.router)
+    app.include_router(runbook_views.router)
     return app

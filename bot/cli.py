@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot import rules
+from bot.checks import CheckError, check_all
 from bot.config import Settings
 from bot.hubs import Registry, RegistryError
 from bot.incidents.naming import channel_name
+from bot.runbooks import RunbookError, Runbooks
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     check = sub.add_parser("check", help="validate the hub registry, runbooks and alert rules")
     check.add_argument("--hubs", type=Path, help="registry file (default: HUBS_FILE)")
+    check.add_argument("--runbooks", type=Path, help="runbooks folder (default: RUNBOOKS_DIR)")
+    check.add_argument("--alerts", type=Path, help="alert rules folder (default: alerts)")
 
     route = sub.add_parser("route", help="show what an alert with these labels would become")
     route.add_argument(
@@ -54,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.command == "check":
-        return _check(registry)
+        return _check(registry, settings, args.runbooks, args.alerts)
     return _route(registry, args.label, parser)
 
 
@@ -75,12 +80,18 @@ def _serve(settings: Settings, host: str, port: int, log_level: str, access_log:
     return 0
 
 
-def _check(registry: Registry) -> int:
-    hubs = sum(len(c.hubs) for c in registry.clusters.values())
-    print(
-        f"{registry.source}: ok ({len(registry.communities)} communities, "
-        f"{len(registry.clusters)} clusters, {hubs} hubs)"
-    )
+def _check(
+    registry: Registry, settings: Settings, runbooks_dir: Path | None, alerts_dir: Path | None
+) -> int:
+    runbooks_dir = runbooks_dir or settings.resolved_runbooks_dir()
+    alerts_dir = alerts_dir or settings.resolved_alerts_dir()
+    try:
+        books = Runbooks.load(runbooks_dir)
+        found = rules.load(alerts_dir)
+        print(check_all(registry, books, found, alerts_dir))
+    except (RunbookError, rules.RulesError, CheckError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     pagerduty_webhook_secret: SecretStr = SecretStr("")
     prometheus_url: str = ""
     timezone: str = "UTC"
-    # Not in the contract's table: tuning knobs with safe defaults.
+    # Not in the contract's table: where the rules live, and tuning knobs with safe defaults.
+    alerts_dir: Path = Path("alerts")
     worker_threads: int = Field(default=4, ge=0, le=64)
     # First retry delay of a failed job, doubled each attempt (with jitter), at most 10 min.
     worker_backoff_seconds: float = Field(default=2.0, gt=0, le=600)
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     def resolved_runbooks_dir(self) -> Path:
         """The runbooks folder: the configured one, else the one shipped with the source."""
         return _existing_or_bundled(self.runbooks_dir, Path("runbooks"))
+
+    def resolved_alerts_dir(self) -> Path:
+        """The alert rules folder: the configured one, else the one shipped with the source."""
+        return _existing_or_bundled(self.alerts_dir, Path("alerts"))
 
     def log_unconfigured(self) -> list[str]:
         """Log, once, each optional integration that is not configured; return their names."""

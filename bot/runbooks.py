@@ -65,8 +65,11 @@ def _first_steps(body: str) -> tuple[str, ...]:
 class Runbooks:
     """Every runbook of a folder, in file-name order (the first match wins)."""
 
-    def __init__(self, books: list[Runbook], base_url: str, public_url: str) -> None:
+    def __init__(
+        self, books: list[Runbook], base_url: str, public_url: str, folder: Path = Path()
+    ) -> None:
         self.books = books
+        self.folder = folder
         self.base_url = base_url.rstrip("/")
         self.public_url = public_url.rstrip("/")
 
@@ -74,7 +77,8 @@ class Runbooks:
     def load(cls, folder: Path, *, base_url: str = "", public_url: str = "") -> "Runbooks":
         """Load a folder (a missing one has no runbooks)."""
         paths = sorted(folder.glob("*.md")) if folder.is_dir() else []
-        return cls([parse(p) for p in paths if p.name.lower() != "readme.md"], base_url, public_url)
+        books = [parse(p) for p in paths if p.name.lower() != "readme.md"]
+        return cls(books, base_url, public_url, folder)
 
     def get(self, slug: str) -> Runbook | None:
         """A runbook by its file name without `.md`."""

@@ -66,7 +66,9 @@ class _Event:
 
 
 class _Batch:
-    def __init__(self, conn: sa.Connection, registry: Registry, now: datetime) -> None:
+    def __init__(
+        self, conn: sa.Connection, registry: Registry, now: datetime, with_context: bool
+    ) -> None:
         self.conn = conn
         self.registry = registry
         self.now = now
@@ -76,6 +78,7 @@ class _Batch:
         self.events: list[_Event] = []
         self.plain_events: list[dict[str, Any]] = []
         self.opened: set[int] = set()
+        self.with_context = with_context
         self.linked: dict[str, int] = {}
 
     def load(self, payloads: Sequence[AlertmanagerPayload]) -> None:
@@ -325,6 +328,14 @@ class _Batch:
             queue_key=f"incident:{number}",
             dedup_key=f"slack.open_channel:{number}",
         )
+        if self.with_context:
+            # After the channel job (same queue), so the graph has a channel to go to.
+            enqueue(
+                self.conn,
+                "prometheus.context",
+                {"incident": number},
+                queue_key=f"incident:{number}",
+            )
         result.incidents_opened.append(number)
         result.jobs += 1
         self.opened.add(number)
@@ -396,9 +407,12 @@ def ingest(
     payloads: Sequence[AlertmanagerPayload],
     *,
     now: datetime | None = None,
+    prometheus_context: bool = False,
 ) -> list[IngestResult]:
-    """Store deliveries in order and open or join incidents; idempotent for repeats."""
-    batch = _Batch(conn, registry, now or utcnow())
+    """Store deliveries in order and open or join incidents; idempotent for repeats.
+
+    With `prometheus_context`, each new incident also gets a job to ask Prometheus about it."""
+    batch = _Batch(conn, registry, now or utcnow(), prometheus_context)
     batch.load(payloads)
     results = [batch.apply(p) for p in payloads]
     batch.flush()

@@ -41,12 +41,14 @@ class IntakeWriter:
         max_batch: int = 64,
         linger: float = 0.001,
         on_commit: Callable[[list[IngestResult]], None] | None = None,
+        prometheus_context: bool = False,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.max_batch = max_batch
         self.linger = linger
         self._on_commit = on_commit
+        self.prometheus_context = prometheus_context
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
 
@@ -101,7 +103,14 @@ class IntakeWriter:
         outcomes: list[IngestResult | BaseException]
         try:
             with self.engine.begin() as conn:
-                outcomes = list(ingest(conn, self.registry, [payload for payload, _, _ in batch]))
+                outcomes = list(
+                    ingest(
+                        conn,
+                        self.registry,
+                        [payload for payload, _, _ in batch],
+                        prometheus_context=self.prometheus_context,
+                    )
+                )
         except Exception as exc:
             # One bad apple must not fail its neighbours: store each on its own.
             log.warning(
@@ -138,7 +147,9 @@ class IntakeWriter:
         try:
             for attempt in retrying:
                 with attempt, self.engine.begin() as conn:
-                    return ingest(conn, self.registry, [payload])[0]
+                    return ingest(
+                        conn, self.registry, [payload], prometheus_context=self.prometheus_context
+                    )[0]
         except Exception:
             log.exception("storing an Alertmanager delivery failed")
         return StoreUnavailable()

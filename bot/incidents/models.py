@@ -32,6 +32,8 @@ class Incident(SQLModel, table=True):
     slack_summary_ts: str | None = Field(default=None, max_length=40)
     # Why no commander was found automatically, shown in the summary until one is named.
     commander_problem: str | None = None
+    # What Prometheus said when the incident opened, shown in the summary.
+    prometheus_context: str | None = None
     pagerduty_incident_id: str | None = Field(default=None, max_length=40, index=True)
     # The linked PagerDuty incident's `incident_key`: for Alertmanager's own PagerDuty
     # receiver it is the sha256 of the group key, which ties the group's alerts to it.

@@ -169,10 +169,10 @@ class SlackClient:
                 return found
         return None
 
-    def upload_text(
-        self, channel: str, *, filename: str, title: str, content: str, comment: str
+    def upload_file(
+        self, channel: str, *, filename: str, title: str, content: str | bytes, comment: str
     ) -> None:
-        """Share a text file (a postmortem draft) in a channel."""
+        """Share a file (a postmortem draft, a graph) in a channel."""
         try:
             self.web.files_upload_v2(
                 channel=channel,

@@ -143,7 +143,7 @@ class SlackJobs:
                 raise GiveUp("the incident has no channel")
             names = {u: n for u in people(session, incident) if (n := self.slack.user_name(u))}
             draft = render(session, self.registry, incident, timezone=self.timezone, names=names)
-            self.slack.upload_text(
+            self.slack.upload_file(
                 incident.slack_channel_id,
                 filename=f"incident-{incident.number}-report.md",
                 title=f"Incident report draft: {incident.title}",
@@ -239,6 +239,7 @@ class SlackJobs:
             domain=hub.domain if hub else None,
             community=community.name if community else None,
             alerts=[(a.alertname, a.status) for a in alerts],
+            context=[incident.prometheus_context] if incident.prometheus_context else [],
         )
         self._runbook(summary, alerts)
         return summary
