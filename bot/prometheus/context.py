@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 from prometheus_api_client import PrometheusConnect
+from urllib3.util.retry import Retry
 
 MAX_SERIES = 5
 
@@ -28,7 +29,11 @@ class PrometheusContext:
     """A thin use of prometheus-api-client."""
 
     def __init__(self, url: str, *, timeout: int = 10) -> None:
-        self.client = PrometheusConnect(url=url.rstrip("/"), disable_ssl=True, timeout=timeout)
+        # A short retry: Prometheus slow or away only costs the context, never the incident.
+        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=[429, 502, 503, 504])
+        self.client = PrometheusConnect(
+            url=url.rstrip("/"), disable_ssl=True, timeout=timeout, retry=retry
+        )
 
     def now(self, expr: str) -> list[Sample]:
         """The expression's value now, per series (at most a few)."""

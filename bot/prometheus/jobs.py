@@ -48,7 +48,8 @@ class PrometheusJobs:
             ).first()
             if first is None:
                 return
-            rule = self.rules.get(first.alertname)
+            alertname = first.alertname
+            rule = self.rules.get(alertname)
             expr = expression_of(first.generator_url) or (rule.expr if rule else None)
             if not expr:
                 return
@@ -79,7 +80,7 @@ class PrometheusJobs:
             self.slack.upload_file(
                 channel,
                 filename=f"incident-{number}-last-hour.png",
-                title=f"{first.alertname}: the last hour",
+                title=f"{alertname}: the last hour",
                 content=graph,
                 comment=f"`{expr}` over the last hour",
             )
