@@ -125,3 +125,106 @@ def test_an_alert_posted_to_alertmanager_becomes_an_incident_with_a_channel(
     assert channel["name"].startswith("inc-") and "openscapes-prod" in channel["name"]
     [summary] = [m for m in rig.slack.messages(channel["id"]) if m.get("blocks")]
     assert "not answering its health check" in str(summary["blocks"])
+
+
+PROMETHEUS = shutil.which("prometheus")
+METRICS = (
+    'kubelet_volume_stats_available_bytes{namespace="prod",persistentvolumeclaim="home-nfs"} '
+    "0.5\n"
+    'kubelet_volume_stats_capacity_bytes{namespace="prod",persistentvolumeclaim="home-nfs"} '
+    "100\n"
+)
+
+
+@pytest.fixture
+def exporter() -> Iterator[str]:
+    """A node's kubelet, reduced to one nearly full home directory volume."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Metrics(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = METRICS.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus is not installed")
+def test_a_shipped_rule_evaluated_by_prometheus_opens_an_incident(
+    rig: SlackRig, alertmanager: str, exporter: str, tmp_path: Path
+):
+    rules = yaml.safe_load((ROOT / "alerts" / "storage.yaml").read_text())
+    [rule] = [
+        r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "HomeDirectoryDiskFull"
+    ]
+    rule["for"] = "0s"  # the shipped rule waits 5 minutes; the expression is what is tested
+    (tmp_path / "rules.yaml").write_text(
+        yaml.safe_dump({"groups": [{"name": "e2e", "interval": "1s", "rules": [rule]}]})
+    )
+    am_host = alertmanager.removeprefix("http://")
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {
+                    "scrape_interval": "1s",
+                    "evaluation_interval": "1s",
+                    "external_labels": {"cluster": "openscapes"},
+                },
+                "rule_files": [str(tmp_path / "rules.yaml")],
+                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am_host]}]}]},
+                "scrape_configs": [
+                    {"job_name": "kubelet", "static_configs": [{"targets": [exporter]}]}
+                ],
+            }
+        )
+    )
+    log = (tmp_path / "prometheus.log").open("wb")
+    assert PROMETHEUS is not None
+    proc = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{free_port()}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
+            with rig.service.api as c:
+                found = c.get("/api/incidents").json()
+            if found and found[0]["slack_channel_id"]:
+                break
+            assert time.monotonic() < deadline, "Prometheus' alert never became an incident"
+            time.sleep(0.3)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+    rig.wait_idle()
+    [incident] = found
+    assert (incident["cluster"], incident["hub"], incident["severity"]) == (
+        "openscapes",
+        "prod",
+        "sev1",
+    )
+    assert incident["title"] == "Home directories full on cluster openscapes, hub prod"
+    channel = incident["slack_channel_id"]
+    [summary] = [m for m in rig.slack.messages(channel) if m.get("blocks")]
+    assert "/runbooks/home-directory-disk" in str(summary["blocks"])
