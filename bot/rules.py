@@ -29,6 +29,8 @@ def load(folder: Path) -> list[Rule]:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+        if isinstance(data, dict) and "groups" not in data and "route" in data:
+            continue  # an Alertmanager config kept beside the rules (alerts/alertmanager.yml)
         groups = data.get("groups") if isinstance(data, dict) else None
         if not isinstance(groups, list):
             raise RulesError(f"{path}: not a Prometheus rule file (no `groups` list)")
