@@ -30,6 +30,22 @@ def free_port() -> int:
         return port
 
 
+def first_incident(rig: SlackRig, timeout: float, alive: Any = None) -> dict[str, Any]:
+    """The first incident, once its channel is open; `alive()` may fail the wait early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if alive is not None:
+            alive()
+        with rig.service.api as c:
+            found = c.get("/api/incidents").json()
+        if found and found[0]["slack_channel_id"]:
+            rig.wait_idle()
+            incident: dict[str, Any] = found[0]
+            return incident
+        assert time.monotonic() < deadline, "no incident with a channel in time"
+        time.sleep(0.2)
+
+
 def example_config(service_url: str, token_file: Path) -> dict[str, Any]:
     """alerts/alertmanager.yml, pointed at this test's service, with short group waits."""
     config: dict[str, Any] = yaml.safe_load((ROOT / "alerts" / "alertmanager.yml").read_text())
@@ -106,16 +122,7 @@ def test_an_alert_posted_to_alertmanager_becomes_an_incident_with_a_channel(
     }
     r = httpx.post(f"{alertmanager}/api/v2/alerts", json=[alert], timeout=10)
     assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 30
-    while True:
-        with rig.service.api as c:
-            found = c.get("/api/incidents").json()
-        if found and found[0]["slack_channel_id"]:
-            break
-        assert time.monotonic() < deadline, "no incident from Alertmanager"
-        time.sleep(0.2)
-    rig.wait_idle()
-    [incident] = found
+    incident = first_incident(rig, timeout=30)
     assert (incident["cluster"], incident["hub"], incident["severity"]) == (
         "openscapes",
         "prod",
@@ -203,22 +210,16 @@ def test_a_shipped_rule_evaluated_by_prometheus_opens_an_incident(
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
+
+    def running() -> None:
+        assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
-            with rig.service.api as c:
-                found = c.get("/api/incidents").json()
-            if found and found[0]["slack_channel_id"]:
-                break
-            assert time.monotonic() < deadline, "Prometheus' alert never became an incident"
-            time.sleep(0.3)
+        incident = first_incident(rig, timeout=60, alive=running)
     finally:
         proc.terminate()
         proc.wait(10)
         log.close()
-    rig.wait_idle()
-    [incident] = found
     assert (incident["cluster"], incident["hub"], incident["severity"]) == (
         "openscapes",
         "prod",

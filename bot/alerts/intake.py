@@ -17,6 +17,7 @@ from bot.alerts.models import Alert
 from bot.alerts.schemas import AlertmanagerAlert, AlertmanagerPayload
 from bot.db import insert_ignoring, utcnow
 from bot.hubs import Registry, Route
+from bot.incidents.flows import open_channel_later, refresh_later
 from bot.incidents.models import Incident
 from bot.jobs.queue import enqueue
 from bot.timeline.models import Kind
@@ -321,13 +322,7 @@ class _Batch:
                 at=self.now,
             )
         )
-        enqueue(
-            self.conn,
-            "slack.open_channel",
-            {"incident": number},
-            queue_key=f"incident:{number}",
-            dedup_key=f"slack.open_channel:{number}",
-        )
+        open_channel_later(self.conn, number)
         if self.with_context:
             # After the channel job (same queue), so the graph has a channel to go to.
             enqueue(
@@ -392,13 +387,7 @@ class _Batch:
         # Incidents whose alerts changed show it in their Slack summary; a new incident's
         # channel is opened with its alerts already in it.
         for number in sorted({e["incident_number"] for e in events} - self.opened):
-            enqueue(
-                self.conn,
-                "slack.refresh",
-                {"incident": number},
-                queue_key=f"incident:{number}",
-                dedup_key=f"slack.refresh:{number}",
-            )
+            refresh_later(self.conn, number)
 
 
 def ingest(

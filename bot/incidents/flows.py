@@ -4,6 +4,7 @@ timeline entry and queues the Slack and PagerDuty work, all in one transaction."
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.db import utcnow
@@ -67,13 +68,7 @@ def declare_incident(
         f"Incident declared by {who} ({severity}): {title}",
         actor=actor,
     )
-    enqueue(
-        session.connection(),
-        "slack.open_channel",
-        {"incident": number},
-        queue_key=_queue(number),
-        dedup_key=f"slack.open_channel:{number}",
-    )
+    open_channel_later(session.connection(), number)
     session.commit()
     session.refresh(incident)
     return incident, already
@@ -400,15 +395,31 @@ def _event(
     session.add(TimelineEvent(**row, external_id=external_id))
 
 
-def _refresh(session: Session, number: int) -> None:
-    # Topic and summary show the state when the job runs, so one pending refresh is enough.
+def refresh_later(conn: sa.Connection, number: int) -> None:
+    """Queue the update of an incident's Slack topic and summary."""
+    # They show the state when the job runs, so one pending refresh is enough.
     enqueue(
-        session.connection(),
+        conn,
         "slack.refresh",
         {"incident": number},
         queue_key=_queue(number),
         dedup_key=f"slack.refresh:{number}",
     )
+
+
+def open_channel_later(conn: sa.Connection, number: int) -> None:
+    """Queue the opening of an incident's Slack channel."""
+    enqueue(
+        conn,
+        "slack.open_channel",
+        {"incident": number},
+        queue_key=_queue(number),
+        dedup_key=f"slack.open_channel:{number}",
+    )
+
+
+def _refresh(session: Session, number: int) -> None:
+    refresh_later(session.connection(), number)
 
 
 def _note_pagerduty(session: Session, incident: Incident, text: str) -> None:

@@ -6,8 +6,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.alerts.models import Alert
+from bot.incidents.flows import refresh_later
 from bot.incidents.models import Incident
-from bot.jobs.queue import ClaimedJob, enqueue
+from bot.jobs.queue import ClaimedJob
 from bot.prometheus.context import PrometheusContext, describe, expression_of
 from bot.rules import Rule
 from bot.slack.client import SlackClient
@@ -67,13 +68,7 @@ class PrometheusJobs:
             incident.prometheus_context = text
             session.add(incident)
             number = incident.number
-            enqueue(
-                session.connection(),
-                "slack.refresh",
-                {"incident": number},
-                queue_key=f"incident:{number}",
-                dedup_key=f"slack.refresh:{number}",
-            )
+            refresh_later(session.connection(), number or 0)
             session.commit()
             channel = incident.slack_channel_id
         if graph and channel and self.slack is not None:
