@@ -231,10 +231,9 @@ class PagerDutyJobs:
         with Session(self.engine) as session:
             incident = self._incident(session, job)
             if incident.pagerduty_incident_id:
-                self.pagerduty.escalate(
-                    incident.pagerduty_incident_id,
-                    escalation_policy=job.payload.get("explicit") and policy,
-                )
+                # A policy named in the command reassigns; none moves one level up.
+                explicit = policy if job.payload.get("explicit") else None
+                self.pagerduty.escalate(incident.pagerduty_incident_id, escalation_policy=explicit)
                 return
             cluster = self.registry.clusters.get(incident.cluster or "")
             service = cluster.pagerduty_service if cluster else None

@@ -405,3 +405,13 @@ def test_url_verification_is_answered(rig: SlackRig):
 def test_garbage_is_a_4xx_or_harmless(rig: SlackRig, body: bytes):
     r = rig.post(body, "application/x-www-form-urlencoded")
     assert r.status_code < 500
+
+
+def test_paging_a_cluster_without_a_pagerduty_service_says_so(rig: SlackRig):
+    rig.reply("declare 2i2c/staging sev1 Everything is slow", user="UBOB")
+    rig.wait_idle()
+    with rig.service.api as c:
+        channel = c.get("/api/incidents/1").json()["slack_channel_id"]
+    reply = rig.reply("page", channel=channel)
+    assert "has no `pagerduty_service`" in reply
+    assert rig.pagerduty.calls("POST /incidents") == []
