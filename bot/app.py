@@ -58,6 +58,7 @@ def create_app(
         settings.resolved_runbooks_dir(),
         base_url=settings.runbooks_base_url,
         public_url=settings.public_url,
+        strict=False,
     )
     engine = make_engine(settings.database_url)
     reader = readonly(engine)

@@ -1,10 +1,13 @@
 """Runbooks: `runbooks/<slug>.md` with YAML front matter (`title`, `alerts` regexes)."""
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 ORDERED_ITEM = re.compile(r"^\s{0,3}\d+[.)]\s+(.*)$")
@@ -74,10 +77,22 @@ class Runbooks:
         self.public_url = public_url.rstrip("/")
 
     @classmethod
-    def load(cls, folder: Path, *, base_url: str = "", public_url: str = "") -> "Runbooks":
-        """Load a folder (a missing one has no runbooks)."""
+    def load(
+        cls, folder: Path, *, base_url: str = "", public_url: str = "", strict: bool = True
+    ) -> "Runbooks":
+        """Load a folder (a missing one has no runbooks); not `strict`, bad files are skipped."""
         paths = sorted(folder.glob("*.md")) if folder.is_dir() else []
-        books = [parse(p) for p in paths if p.name.lower() != "readme.md"]
+        books = []
+        for path in paths:
+            if path.name.lower() == "readme.md":
+                continue
+            try:
+                books.append(parse(path))
+            except RunbookError as exc:
+                if strict:
+                    raise
+                # The service keeps running on the others; `incident-bot check` fails on it.
+                log.error("runbook skipped: %s", exc)
         return cls(books, base_url, public_url, folder)
 
     def get(self, slug: str) -> Runbook | None:

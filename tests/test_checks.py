@@ -105,3 +105,16 @@ def test_runbooks_are_served_when_no_base_url_is_set(service: Service):
         r = c.get(f"/runbooks/{books[0].slug}")
         assert r.status_code == 200 and books[0].title in r.text
         assert c.get("/runbooks/no-such-runbook").status_code == 404
+
+
+def test_a_broken_runbook_does_not_stop_the_service(settings, tmp_path: Path):
+    from tests.conftest import running
+
+    folder = tmp_path / "books"
+    folder.mkdir()
+    (folder / "good.md").write_text(RUNBOOK)
+    (folder / "bad.md").write_text("no front matter")
+    with running(settings.model_copy(update={"runbooks_dir": folder})) as svc:
+        with svc.client() as c:
+            assert c.get("/runbooks/good").status_code == 200
+            assert c.get("/runbooks/bad").status_code == 404
