@@ -59,9 +59,9 @@ def declare_incident(
     )
     session.add(incident)
     session.flush()
-    number = _number(incident)
+    number = number_of(incident)
     who = f"<@{actor}>" if actor else source
-    _event(
+    record_event(
         session,
         number,
         "declared",
@@ -85,7 +85,7 @@ def assign_role(
     tell_slack: bool = True,
 ) -> bool:
     """Give `role` to `user` and invite them; False if they already hold it."""
-    number = _number(incident)
+    number = number_of(incident)
     current = session.exec(
         select(Role).where(Role.incident_number == number, Role.role == role)
     ).first()
@@ -100,8 +100,8 @@ def assign_role(
         incident.commander_problem = None
     by = f" by <@{actor}>" if actor and actor != user else ""
     name = registry.role_name(role)
-    _event(session, number, "role_assigned", f"<@{user}> is {name}{by}", actor=actor)
-    _touch(session, incident)
+    record_event(session, number, "role_assigned", f"<@{user}> is {name}{by}", actor=actor)
+    touch(session, incident)
     # The channel-opening job invites and shows the commander it finds itself.
     if tell_slack:
         enqueue(
@@ -110,7 +110,7 @@ def assign_role(
             {"incident": number, "users": [user]},
             queue_key=_queue(number),
         )
-        _refresh(session, number)
+        refresh(session, number)
     session.commit()
     return True
 
@@ -124,16 +124,16 @@ def change_status(
     actor: str | None,
 ) -> None:
     """Move an open incident to investigating, identified or monitoring."""
-    _require_open(incident)
+    require_open(incident)
     if status == incident.status and not text:
         raise FlowError(f"incident #{incident.number} is already {status}")
-    number = _number(incident)
+    number = number_of(incident)
     old, incident.status = incident.status, status
     message = f"Status: {old} → {status}" + (f": {text}" if text else "")
-    _event(session, number, "status_changed", message, actor=actor)
-    _touch(session, incident)
-    _refresh(session, number)
-    _announce(session, number, f":large_blue_circle: {message} (<@{actor}>)" if actor else message)
+    record_event(session, number, "status_changed", message, actor=actor)
+    touch(session, incident)
+    refresh(session, number)
+    announce(session, number, f":large_blue_circle: {message} (<@{actor}>)" if actor else message)
     session.commit()
 
 
@@ -145,16 +145,16 @@ def change_severity(
     actor: str | None,
 ) -> None:
     """Raise or lower an incident's severity."""
-    _require_open(incident)
+    require_open(incident)
     if severity == incident.severity:
         raise FlowError(f"incident #{incident.number} is already {severity}")
-    number = _number(incident)
+    number = number_of(incident)
     old, incident.severity = incident.severity, severity
     message = f"Severity: {old} → {severity}"
-    _event(session, number, "severity_changed", message, actor=actor)
-    _touch(session, incident)
-    _refresh(session, number)
-    _announce(session, number, f":rotating_light: {message} (<@{actor}>)" if actor else message)
+    record_event(session, number, "severity_changed", message, actor=actor)
+    touch(session, incident)
+    refresh(session, number)
+    announce(session, number, f":rotating_light: {message} (<@{actor}>)" if actor else message)
     session.commit()
 
 
@@ -171,7 +171,7 @@ def add_note(
     text = text.strip()
     if not text:
         raise FlowError("a note needs some text")
-    number = _number(incident)
+    number = number_of(incident)
     if (
         external_id
         and session.exec(
@@ -181,7 +181,7 @@ def add_note(
         ).first()
     ):
         return False
-    _event(session, number, "note", text, actor=actor, at=at, external_id=external_id)
+    record_event(session, number, "note", text, actor=actor, at=at, external_id=external_id)
     # A note that came from PagerDuty is not sent back to it.
     if not (external_id or "").startswith("pagerduty:"):
         _note_pagerduty(session, incident, text)
@@ -201,9 +201,9 @@ def post_update(
     text = text.strip()
     if not text:
         raise FlowError("an update needs some text")
-    number = _number(incident)
-    _event(session, number, "update", text, actor=actor)
-    _announce(session, number, f":mega: *Update:* {text}")
+    number = number_of(incident)
+    record_event(session, number, "update", text, actor=actor)
+    announce(session, number, f":mega: *Update:* {text}")
     _note_pagerduty(session, incident, f"Update for the community: {text}")
     community = registry.communities.get(incident.community or "")
     channel = community.slack_channel if community else None
@@ -231,15 +231,15 @@ def resolve_incident(
     source: str = "slack",
 ) -> None:
     """Resolve: the hub's next alert opens a new incident."""
-    _require_open(incident)
-    number = _number(incident)
+    require_open(incident)
+    number = number_of(incident)
     incident.status, incident.resolved_at, incident.open_scope = "resolved", utcnow(), None
     by = f"<@{actor}>" if actor else source
     message = f"Resolved by {by}" + (f": {summary}" if summary else "")
-    _event(session, number, "resolved", message, actor=actor)
-    _touch(session, incident)
-    _refresh(session, number)
-    _announce(session, number, f":white_check_mark: {message}")
+    record_event(session, number, "resolved", message, actor=actor)
+    touch(session, incident)
+    refresh(session, number)
+    announce(session, number, f":white_check_mark: {message}")
     # A resolve that came from PagerDuty is not sent back to it.
     if incident.pagerduty_incident_id and source != "pagerduty":
         enqueue(
@@ -253,97 +253,22 @@ def resolve_incident(
 
 def acknowledge(session: Session, registry: Registry, incident: Incident, *, actor: str) -> None:
     """Someone is on it; with no commander yet, they become it."""
-    _require_open(incident)
-    number = _number(incident)
-    _event(session, number, "acknowledged", f"Acknowledged by <@{actor}>", actor=actor)
+    require_open(incident)
+    number = number_of(incident)
+    record_event(session, number, "acknowledged", f"Acknowledged by <@{actor}>", actor=actor)
     has_commander = session.exec(
         select(Role.id).where(Role.incident_number == number, Role.role == "commander")
     ).first()
     if has_commander is None:
         assign_role(session, registry, incident, role="commander", user=actor, actor=actor)
     else:
-        _refresh(session, number)
-    session.commit()
-
-
-def page(
-    session: Session,
-    registry: Registry,
-    incident: Incident,
-    *,
-    policy: str | None,
-    actor: str | None,
-) -> str:
-    """Page on PagerDuty (the hub's escalation policy unless one is named); returns it."""
-    _require_open(incident)
-    cluster = registry.clusters.get(incident.cluster or "")
-    target = (
-        policy
-        or (cluster.pagerduty_escalation_policy if cluster else None)
-        or registry.defaults.pagerduty_escalation_policy
-    )
-    if target is None:
-        raise FlowError("no escalation policy for this hub; name one: `/incident page PXXXXXX`")
-    if not incident.pagerduty_incident_id and not (cluster and cluster.pagerduty_service):
-        # PagerDuty opens incidents on a service; say so now rather than fail in the queue.
-        raise FlowError(
-            f"cluster {incident.cluster or '(unmapped)'} has no `pagerduty_service` "
-            "in the hub registry, and PagerDuty needs one to open an incident"
-        )
-    number = _number(incident)
-    by = f" by <@{actor}>" if actor else ""
-    _event(session, number, "paged", f"Paged escalation policy {target}{by}", actor=actor)
-    enqueue(
-        session.connection(),
-        "pagerduty.page",
-        {"incident": number, "policy": target, "explicit": policy is not None},
-        queue_key=f"pagerduty:{number}",
-    )
-    session.commit()
-    return target
-
-
-def link_pagerduty(
-    session: Session,
-    incident: Incident,
-    *,
-    pd_id: str,
-    key: str | None,
-    url: str | None,
-    title: str,
-) -> None:
-    """Tie a PagerDuty incident to this one (idempotent)."""
-    if incident.pagerduty_incident_id == pd_id:
-        return
-    incident.pagerduty_incident_id = pd_id
-    incident.pagerduty_incident_key = key or incident.pagerduty_incident_key
-    link = f"<{url}|{title}>" if url else title
-    _event(session, _number(incident), "paged", f"PagerDuty incident {link} is linked")
-    _touch(session, incident)
-    _refresh(session, _number(incident))
-    session.commit()
-
-
-def pagerduty_event(
-    session: Session,
-    incident: Incident,
-    *,
-    kind: Kind,
-    text: str,
-    external_id: str,
-    announce: bool = False,
-) -> None:
-    """Something happened on the linked PagerDuty incident: it goes on the timeline."""
-    _event(session, _number(incident), kind, text, external_id=external_id)
-    _touch(session, incident)
-    if announce:
-        _announce(session, _number(incident), f":pager: {text}")
+        refresh(session, number)
     session.commit()
 
 
 def request_postmortem(session: Session, incident: Incident, *, actor: str | None) -> int:
     """Queue the postmortem draft to be written and posted to the channel."""
-    number = _number(incident)
+    number = number_of(incident)
     enqueue(
         session.connection(),
         "slack.postmortem",
@@ -358,22 +283,26 @@ def request_postmortem(session: Session, incident: Incident, *, actor: str | Non
 def postmortem_posted(session: Session, incident: Incident, *, actor: str | None) -> None:
     """The draft went to the channel: a timeline entry says so."""
     by = f" for <@{actor}>" if actor else ""
-    _event(session, _number(incident), "postmortem", f"Postmortem draft posted{by}", actor=actor)
+    record_event(
+        session, number_of(incident), "postmortem", f"Postmortem draft posted{by}", actor=actor
+    )
     session.commit()
 
 
 def roles_of(session: Session, incident: Incident) -> dict[str, str]:
     """Role -> Slack user."""
-    rows = session.exec(select(Role).where(Role.incident_number == _number(incident)))
+    rows = session.exec(select(Role).where(Role.incident_number == number_of(incident)))
     return {r.role: r.user_id for r in rows}
 
 
-def _require_open(incident: Incident) -> None:
+def require_open(incident: Incident) -> None:
+    """Raise `FlowError` if the incident is resolved."""
     if incident.status == "resolved":
         raise FlowError(f"incident #{incident.number} is resolved")
 
 
-def _number(incident: Incident) -> int:
+def number_of(incident: Incident) -> int:
+    """The number of a stored incident."""
     assert incident.number is not None
     return incident.number
 
@@ -382,12 +311,13 @@ def _queue(number: int) -> str:
     return f"incident:{number}"
 
 
-def _touch(session: Session, incident: Incident) -> None:
+def touch(session: Session, incident: Incident) -> None:
+    """Mark the incident changed now."""
     incident.updated_at = utcnow()
     session.add(incident)
 
 
-def _event(
+def record_event(
     session: Session,
     number: int,
     kind: Kind,
@@ -397,6 +327,7 @@ def _event(
     at: datetime | None = None,
     external_id: str | None = None,
 ) -> None:
+    """Add a timeline entry (visibility by kind) in the session's transaction."""
     row: dict[str, Any] = event_row(number, kind, text, actor=actor, at=at)
     session.add(TimelineEvent(**row, external_id=external_id))
 
@@ -424,7 +355,8 @@ def open_channel_later(conn: sa.Connection, number: int) -> None:
     )
 
 
-def _refresh(session: Session, number: int) -> None:
+def refresh(session: Session, number: int) -> None:
+    """Queue the Slack topic and summary update, in the session's transaction."""
     refresh_later(session.connection(), number)
 
 
@@ -433,12 +365,13 @@ def _note_pagerduty(session: Session, incident: Incident, text: str) -> None:
         enqueue(
             session.connection(),
             "pagerduty.note",
-            {"incident": _number(incident), "text": text},
-            queue_key=f"pagerduty:{_number(incident)}",
+            {"incident": number_of(incident), "text": text},
+            queue_key=f"pagerduty:{number_of(incident)}",
         )
 
 
-def _announce(session: Session, number: int, text: str) -> None:
+def announce(session: Session, number: int, text: str) -> None:
+    """Queue a message to the incident's channel."""
     enqueue(
         session.connection(),
         "slack.post",

@@ -14,6 +14,7 @@ from bot.incidents import flows
 from bot.incidents.flows import FlowError
 from bot.incidents.models import Incident
 from bot.jobs.queue import ClaimedJob, enqueue
+from bot.pagerduty import flows as pd_flows
 from bot.pagerduty.client import PagerDutyClient
 from bot.slack.client import SlackClient
 from bot.worker import GiveUp, Handler
@@ -107,26 +108,26 @@ class PagerDutyJobs:
         people = [a.get("id") for a in data.get("assignees") or [] if a.get("id")]
         names = ", ".join(a.get("summary", "?") for a in data.get("assignees") or []) or "?"
         if kind == "incident.acknowledged":
-            flows.pagerduty_event(
+            pd_flows.pagerduty_event(
                 session,
                 incident,
                 kind="acknowledged",
                 text=f"Acknowledged on PagerDuty by {agent}",
                 external_id=ref,
-                announce=True,
+                tell_channel=True,
             )
             agent_id = (event.get("agent") or {}).get("id")
             if agent_id and "commander" not in flows.roles_of(session, incident):
                 self._people(session, incident, [agent_id], commander=True)
         elif kind in ("incident.escalated", "incident.reassigned"):
             verb = "Escalated" if kind == "incident.escalated" else "Reassigned"
-            flows.pagerduty_event(
+            pd_flows.pagerduty_event(
                 session,
                 incident,
                 kind="escalated",
                 text=f"{verb} on PagerDuty to {names}",
                 external_id=ref,
-                announce=True,
+                tell_channel=True,
             )
             self._people(session, incident, people, commander=False)
         elif kind == "incident.resolved":
@@ -148,7 +149,7 @@ class PagerDutyJobs:
             )
         elif kind == "incident.priority_updated":
             priority = (data.get("priority") or {}).get("summary") or "none"
-            flows.pagerduty_event(
+            pd_flows.pagerduty_event(
                 session,
                 incident,
                 kind="note",
@@ -188,7 +189,7 @@ class PagerDutyJobs:
                     actor=None,
                     source="pagerduty",
                 )
-        flows.link_pagerduty(session, incident, pd_id=pd_id, key=key, url=url, title=title)
+        pd_flows.link_pagerduty(session, incident, pd_id=pd_id, key=key, url=url, title=title)
 
     def _match(self, session: Session, key: str | None) -> Incident | None:
         """The open incident a PagerDuty `incident_key` names, if any."""
@@ -249,7 +250,7 @@ class PagerDutyJobs:
                 key=own_key(incident.number or 0),
                 details=f"incident-bot incident #{incident.number}",
             )
-            flows.link_pagerduty(
+            pd_flows.link_pagerduty(
                 session,
                 incident,
                 pd_id=created["id"],

@@ -12,6 +12,7 @@ from bot.incidents import flows
 from bot.incidents.flows import FlowError
 from bot.incidents.models import Incident
 from bot.incidents.naming import place
+from bot.pagerduty import flows as pd_flows
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.modals import declare_modal
@@ -264,7 +265,9 @@ def _page(inv: Invocation) -> str:
         raise UsageError(f"`{policy}` does not look like a PagerDuty escalation policy id")
     if not inv.rt.settings.pagerduty_api_token.get_secret_value():
         raise FlowError("PagerDuty is not configured on the bot (PAGERDUTY_API_TOKEN)")
-    target = flows.page(inv.session, inv.rt.registry, _incident(inv), policy=policy, actor=inv.user)
+    target = pd_flows.page(
+        inv.session, inv.rt.registry, _incident(inv), policy=policy, actor=inv.user
+    )
     return f"Paging escalation policy {target} on PagerDuty."
 
 
