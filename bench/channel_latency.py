@@ -53,42 +53,48 @@ within one run only. Exits 1 if a sample failed, a job failed or died, a fake cr
 server logged an error.
 """
 
-from __future__ import annotations
-
 import argparse
 import hashlib
-import hmac
-import importlib.metadata
 import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import warnings
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import sqlalchemy as sa
+from common import (
+    AM_TOKEN,
+    HUBS_FILE,
+    ROOT,
+    Server,
+    add_database_args,
+    bot_env,
+    databases,
+    fail,
+    free_port,
+    fresh_database,
+    git_describe,
+    log_problems,
+    logged_errors,
+    serve_command,
+    sign,
+    version,
+)
 from slack_sdk import WebClient
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:
+if str(ROOT) not in sys.path:  # for tests.fakes when run as `python bench/channel_latency.py`
     sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
 from bot.hubs import Registry  # noqa: E402
 from tests.fakes.pagerduty import FakePagerDuty  # noqa: E402
 from tests.fakes.server import Recorded, Reply  # noqa: E402
@@ -98,9 +104,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pdpyras warns at import that it is deprecated
     import pdpyras
 
-HUBS_FILE = ROOT / "hubs.yaml"
-AM_TOKEN = "bench-alertmanager-token"
-API_TOKEN = "bench-api-token"
 SLACK_TOKEN = "xoxb-bench"
 SIGNING_SECRET = "bench-signing-secret"
 PD_TOKEN = "bench-pd-token"
@@ -109,12 +112,11 @@ GOAL_MS = 1000.0
 # A sample at least this slow looks like the worker's 1 s poll, not like work.
 WAKEUP_SUSPECT_MS = 900.0
 CLUSTER_WIDE_NAMESPACE = "support"
-# Server log lines that are expected and not worth a warning.
-EXPECTED_LOG = re.compile(r"not configured: ")
+DISTS = ("fastapi", "uvicorn", "sqlalchemy", "slack_sdk", "slack_bolt", "pdpyras", "httpx")
 TOKEN_IN_NAME = re.compile(r"-(lp\d{4})$")
 
 
-# --- the fakes, with the time each request arrived ------------------------------------------
+# --- the fake Slack, with the time each request arrived ------------------------------------
 
 
 @dataclass(frozen=True)
@@ -144,21 +146,6 @@ class TimedSlack(FakeSlack):
         return reply
 
 
-class TimedPagerDuty(FakePagerDuty):
-    """The fake PagerDuty, noting when each request came in."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__(token=token)
-        self.stamps: list[Stamp] = []
-
-    def handle(self, req: Recorded) -> Reply:
-        at = time.perf_counter()
-        reply = super().handle(req)
-        with self.lock:
-            self.stamps.append(Stamp(at, f"{req.method} {req.path}", req.args, reply.body))
-        return reply
-
-
 # --- scopes and samples ----------------------------------------------------------------------
 
 
@@ -184,7 +171,6 @@ class Sample:
     oncall: str  # the Slack user the invite must name
     sent: float = 0.0
     answered: float | None = None
-    status: int | None = None
     incident: int | None = None
     channel: str | None = None
     created: float | None = None  # conversations.create received
@@ -283,115 +269,6 @@ class Tracker:
                 self.slack.arrived.wait(min(0.05, left))
 
 
-# --- the server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Server:
-    """`incident-bot serve` in a subprocess whose stdout and stderr go to a log file."""
-
-    def __init__(self, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> None:
-        self.cmd = cmd
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log, stderr=self._log)
-        self.stop_note = ""
-
-    def wait_ready(self, url: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                fail(f"server exited ({self.proc.returncode}): {' '.join(self.cmd)}\n{self.log()}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        fail(f"server not ready after {timeout:g}s: {' '.join(self.cmd)}\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                self.stop_note = "did not stop within 20 s of SIGTERM; killed"
-        if self.proc.returncode not in (0, -signal.SIGTERM) and not self.stop_note:
-            self.stop_note = f"exited with status {self.proc.returncode}"
-        self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def log_problems(text: str) -> list[str]:
-    """Warnings, errors and tracebacks in a server log, counted by message."""
-    seen: Counter[str] = Counter()
-    for line in text.splitlines():
-        if EXPECTED_LOG.search(line):
-            continue
-        if re.search(r"\b(WARNING|ERROR|CRITICAL)\b|^Traceback|^\w+(Error|Exception):", line):
-            seen[re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", "", line)[:300]] += 1
-    return [f"{n}x {message}" if n > 1 else message for message, n in seen.most_common(12)]
-
-
-def incident_bot_command() -> list[str]:
-    beside = Path(sys.executable).parent / "incident-bot"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("incident-bot")
-    if found:
-        return [found]
-    fail("`incident-bot` is not installed; run `pip install -e '.[dev]'` in the repository")
-
-
-def bot_env(
-    database_url: str, slack: FakeSlack, pd: FakePagerDuty, threads: int | None
-) -> dict[str, str]:
-    """The caller's environment without any of the bot's settings, then the bench's."""
-    names = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in names}
-    env.update(
-        DATABASE_URL=database_url,
-        HUBS_FILE=str(HUBS_FILE),
-        RUNBOOKS_DIR=str(ROOT / "runbooks"),
-        ALERTMANAGER_TOKEN=AM_TOKEN,
-        API_TOKEN=API_TOKEN,
-        SLACK_BOT_TOKEN=SLACK_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack.url,
-        PAGERDUTY_API_TOKEN=PD_TOKEN,
-        PAGERDUTY_API_URL=pd.url,
-        PAGERDUTY_FROM_EMAIL=PD_FROM,
-    )
-    if threads is not None:
-        env["WORKER_THREADS"] = str(threads)
-    return env
-
-
-def reset_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    except sa.exc.OperationalError as exc:
-        fail(f"cannot reach PostgreSQL at {url}: {exc.orig}")
-    finally:
-        engine.dispose()
-
-
 # --- driving the bot -------------------------------------------------------------------------
 
 
@@ -435,26 +312,17 @@ def alert_body(sample: Sample) -> bytes:
     ).encode()
 
 
-def sign(body: bytes) -> dict[str, str]:
-    """The headers Slack signs a request with."""
-    stamp = str(int(time.time()))
-    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + stamp.encode() + b":" + body, "sha256")
-    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest.hexdigest()}"}
-
-
 class Bot:
     """One running service, its scopes, and what it was asked to do."""
 
     def __init__(
         self,
-        database: str,
         base: str,
         scopes: list[Scope],
         oncall_of: dict[str, str],
         tracker: Tracker,
         timeout: float,
     ) -> None:
-        self.database = database
         self.base = base
         self.tracker = tracker
         self.timeout = timeout
@@ -495,7 +363,6 @@ class Bot:
             sample.problem = f"webhook POST failed: {exc!r}"
             return
         sample.answered = time.perf_counter()
-        sample.status = r.status_code
         if r.status_code != 200:
             sample.problem = f"webhook answered HTTP {r.status_code}: {r.text[:200]}"
             return
@@ -571,7 +438,10 @@ class Bot:
                 "trigger_id": "1.2.3",
             }
             body = urlencode(form).encode()
-            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                **sign(body, SIGNING_SECRET),
+            }
             r = self.client.post("/slack/events", content=body, headers=headers)
             if r.status_code != 200 or "Resolved" not in r.text:
                 self.problems.append(
@@ -692,36 +562,39 @@ def run_bot(
     scopes: list[Scope],
     oncall_of: dict[str, str],
     slack: TimedSlack,
-    pd: TimedPagerDuty,
+    pd: FakePagerDuty,
     tracker: Tracker,
 ) -> list[Row]:
-    if database == "postgresql":
-        url = args.pg_url
-        reset_postgres(url)
-    else:
-        url = f"sqlite:///{tmp}/bot.db"
+    url = fresh_database(database, args.pg_url, tmp / "bot.db")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [*incident_bot_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--no-access-log", "--log-level", args.log_level]
-    env = bot_env(url, slack, pd, args.worker_threads)
+    cmd = [*serve_command(port), "--no-access-log", "--log-level", args.log_level]
+    env = bot_env(
+        url,
+        SLACK_BOT_TOKEN=SLACK_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.url,
+        PAGERDUTY_API_TOKEN=PD_TOKEN,
+        PAGERDUTY_API_URL=pd.url,
+        PAGERDUTY_FROM_EMAIL=PD_FROM,
+    )
+    if args.worker_threads is not None:
+        env["WORKER_THREADS"] = str(args.worker_threads)
     server = Server(cmd, env, tmp, tmp / f"bot-{database}.log")
     rows: list[Row] = []
-    bot = Bot(database, base, scopes, oncall_of, tracker, args.timeout)
+    bot = Bot(base, scopes, oncall_of, tracker, args.timeout)
     try:
         server.wait_ready(f"{base}/readyz")
         print(f"bot, {database}: sequential ...", file=sys.stderr)
-        seq = bot.sequential(f"bot, {database}, sequential", args.incidents, args.warmup)
-        rows.append(Row(f"bot, {database}, sequential", database, seq))
-        burst: list[Sample] = []
-        for round_ in range(args.burst_rounds):
-            if args.burst <= 0:
-                break
-            print(f"bot, {database}: burst {round_ + 1} of {args.burst} ...", file=sys.stderr)
+        case = f"bot, {database}, sequential"
+        rows.append(Row(case, database, bot.sequential(case, args.incidents, args.warmup)))
+        if args.burst > 0 and args.burst_rounds > 0:
             case = f"bot, {database}, burst of {args.burst} at once"
-            burst += bot.burst(case, args.burst)
-        if burst:
-            rows.append(Row(f"bot, {database}, burst of {args.burst} at once", database, burst))
+            burst: list[Sample] = []
+            for round_ in range(args.burst_rounds):
+                print(f"bot, {database}: burst {round_ + 1} of {args.burst} ...", file=sys.stderr)
+                burst += bot.burst(case, args.burst)
+            rows.append(Row(case, database, burst))
         outcomes = bot.job_outcomes()
         depth = bot.queue()
     finally:
@@ -738,8 +611,9 @@ def run_bot(
         problems.append(f"{depth['dead']} dead jobs in the queue")
     if server.stop_note:
         problems.append(f"server {server.stop_note}")
+    logged = log_problems(server.log())
     for row in rows:
-        row.log_problems = log_problems(server.log())
+        row.log_problems = logged
         row.problems = problems
     if args.keep_logs:
         args.keep_logs.mkdir(parents=True, exist_ok=True)
@@ -752,7 +626,7 @@ def run_baseline(
     scopes: list[Scope],
     oncall_of: dict[str, str],
     slack: TimedSlack,
-    pd: TimedPagerDuty,
+    pd: FakePagerDuty,
     tracker: Tracker,
     timeout: float,
 ) -> Row:
@@ -797,27 +671,6 @@ def run_baseline(
 # --- output ------------------------------------------------------------------------------------
 
 
-def versions() -> str:
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    dists = ("fastapi", "uvicorn", "sqlalchemy", "slack_sdk", "slack_bolt", "pdpyras", "httpx")
-    return ", ".join(f"{d} {version(d)}" for d in dists)
-
-
-def git_describe() -> str:
-    out = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return out or "unknown"
-
-
 def ms(values: list[float], p: float | None) -> str:
     if not values:
         return "-"
@@ -829,7 +682,8 @@ def print_report(rows: list[Row], args: argparse.Namespace, load: tuple[float, .
     print()
     print(
         f"incident-bot {git_describe()}; {os.cpu_count()} cores, load average before: "
-        f"{', '.join(f'{x:.2f}' for x in load)}; python {sys.version.split()[0]}, {versions()}"
+        f"{', '.join(f'{x:.2f}' for x in load)}; python {sys.version.split()[0]}, "
+        + ", ".join(f"{d} {version(d)}" for d in DISTS)
     )
     print(
         f"worker threads {threads}; log level {args.log_level}, access log off; fakes: "
@@ -918,10 +772,6 @@ def queued_ms(s: Sample) -> float:
     return (s.created - s.answered) * 1000
 
 
-def fail(message: str) -> NoReturn:
-    sys.exit(f"bench/channel_latency.py: {message}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description="Latency from an Alertmanager alert to its Slack channel being ready."
@@ -936,15 +786,7 @@ def main() -> int:
     parser.add_argument(
         "--timeout", type=float, default=20, help="seconds a sample may take before it fails (20)"
     )
-    parser.add_argument(
-        "--pg-url",
-        metavar="URL",
-        help="also run on this PostgreSQL; its `public` schema is DROPPED, e.g. "
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    )
-    parser.add_argument(
-        "--no-sqlite", dest="sqlite", action="store_false", help="skip the SQLite cases"
-    )
+    add_database_args(parser)
     parser.add_argument(
         "--log-level",
         default="warning",
@@ -954,24 +796,21 @@ def main() -> int:
     parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the server logs here")
     args = parser.parse_args()
 
-    databases = (["sqlite"] if args.sqlite else []) + (["postgresql"] if args.pg_url else [])
-    if not databases:
-        fail("nothing to measure: --no-sqlite needs --pg-url")
+    measured = databases(args)
     registry = Registry.load(HUBS_FILE)
     scopes = scopes_of(registry)
     if args.burst > len(scopes):
         fail(f"--burst {args.burst}: hubs.yaml has only {len(scopes)} scopes (hubs + clusters)")
     load = os.getloadavg()
     rows: list[Row] = []
-    fake_errors: list[str] = []
     with (
         TimedSlack(SLACK_TOKEN) as slack,
-        TimedPagerDuty(PD_TOKEN) as pd,
+        FakePagerDuty(token=PD_TOKEN) as pd,
         tempfile.TemporaryDirectory(prefix="bench-channel-") as tmp,
     ):
         oncall_of = staff_oncall(scopes, slack, pd)
         tracker = Tracker(slack)
-        for i, database in enumerate(databases):
+        for i, database in enumerate(measured):
             rows += run_bot(database, args, Path(tmp), scopes, oncall_of, slack, pd, tracker)
             if i == 0:
                 print("baseline: direct calls ...", file=sys.stderr)
@@ -986,10 +825,9 @@ def main() -> int:
     print_report(rows, args, load)
     for e in fake_errors:
         print(f"!! {e}", file=sys.stderr)
-    bad = bool(fake_errors)
-    for r in rows:
-        bad = bad or bool(r.failures or r.problems)
-        bad = bad or any(re.search(r"ERROR|CRITICAL|Traceback", x) for x in r.log_problems)
+    bad = bool(fake_errors) or any(
+        r.failures or r.problems or logged_errors(r.log_problems) for r in rows
+    )
     if bad:
         print("!! FAILURES: see the lines marked !! above.", file=sys.stderr)
     return 1 if bad else 0

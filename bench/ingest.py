@@ -26,37 +26,44 @@ failed, an acknowledged alert is missing, or the server logged an error.
 """
 
 import argparse
-import importlib.metadata
 import importlib.util
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from common import (
+    AM_TOKEN,
+    API_TOKEN,
+    Server,
+    add_database_args,
+    bot_env,
+    databases,
+    fail,
+    free_port,
+    fresh_database,
+    git_describe,
+    incident_bot_command,
+    log_problems,
+    logged_errors,
+    serve_command,
+    version,
+)
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 LUA = HERE / "alertmanager.lua"
 NOOP_APP = HERE / "noop_app.py"
-TOKEN = "bench-alertmanager-token"
-API_TOKEN = "bench-api-token"
 SIZES = (1, 50)
 WARMUP_PHASE, MEASURED_PHASE = 0, 1  # the first byte of the fingerprints the Lua script makes
-# Server log lines that are expected and not worth a warning.
-EXPECTED_LOG = re.compile(r"not configured: ")
 
 
 @dataclass
@@ -107,102 +114,6 @@ class Row:
 # --- servers ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Server:
-    """A server subprocess whose stdout and stderr go to a log file."""
-
-    def __init__(self, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> None:
-        self.cmd = cmd
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self._log, stderr=self._log)
-        self.stop_note = ""
-
-    def wait_ready(self, url: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                fail(f"server exited ({self.proc.returncode}): {' '.join(self.cmd)}\n{self.log()}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        fail(f"server not ready after {timeout:g}s: {' '.join(self.cmd)}\n{self.log()}")
-
-    def peak_rss_mb(self) -> float:
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return 0.0
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                self.stop_note = "did not stop within 20 s of SIGTERM; killed"
-        if self.proc.returncode not in (0, -signal.SIGTERM) and not self.stop_note:
-            self.stop_note = f"exited with status {self.proc.returncode}"
-        self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def log_problems(text: str) -> list[str]:
-    """Warnings, errors and tracebacks in a server log, counted by message."""
-    seen: Counter[str] = Counter()
-    for line in text.splitlines():
-        if EXPECTED_LOG.search(line):
-            continue
-        if re.search(r"\b(WARNING|ERROR|CRITICAL)\b|^Traceback|^\w+(Error|Exception):", line):
-            # Drop the timestamp so repeats of one message count together.
-            seen[re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", "", line)[:300]] += 1
-    return [f"{n}x {message}" if n > 1 else message for message, n in seen.most_common(12)]
-
-
-def bot_env(database_url: str) -> dict[str, str]:
-    """The caller's environment without any of the bot's settings, then the bench's."""
-    from bot.config import Settings
-
-    names = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in names}
-    env.update(
-        DATABASE_URL=database_url,
-        ALERTMANAGER_TOKEN=TOKEN,
-        API_TOKEN=API_TOKEN,
-        HUBS_FILE=str(ROOT / "hubs.yaml"),
-        RUNBOOKS_DIR=str(ROOT / "runbooks"),
-    )
-    return env
-
-
-def incident_bot_command() -> list[str]:
-    beside = Path(sys.executable).parent / "incident-bot"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("incident-bot")
-    if found:
-        return [found]
-    fail("`incident-bot` is not installed; run `pip install -e '.[dev]'` in the repository")
-
-
 def serve_has_flag(flag: str) -> bool:
     out = subprocess.run(
         [*incident_bot_command(), "serve", "--help"], capture_output=True, text=True, check=False
@@ -225,7 +136,7 @@ def wrk(url: str, size: int, phase: int, args: argparse.Namespace, seconds: int)
         "--",
         str(size),
         str(phase),
-        TOKEN,
+        AM_TOKEN,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
@@ -245,18 +156,6 @@ def wrk(url: str, size: int, phase: int, args: argparse.Namespace, seconds: int)
 
 
 # --- the database -------------------------------------------------------------------------
-
-
-def reset_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    except sa.exc.OperationalError as exc:
-        fail(f"cannot reach PostgreSQL at {url}: {exc.orig}")
-    finally:
-        engine.dispose()
 
 
 def counter(engine: sa.Engine, table: str) -> Callable[[], int]:
@@ -343,15 +242,10 @@ def run_baseline(args: argparse.Namespace, tmp: Path) -> Row:
 
 
 def run_bot(database: str, size: int, args: argparse.Namespace, tmp: Path) -> Row:
-    if database == "postgresql":
-        url = args.pg_url
-        reset_postgres(url)
-    else:
-        url = f"sqlite:///{tmp}/bot-{size}.db"
+    url = fresh_database(database, args.pg_url, tmp / f"bot-{size}.db")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [*incident_bot_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--log-level", args.log_level]
+    cmd = [*serve_command(port), "--log-level", args.log_level]
     if not args.access_log:
         cmd.append("--no-access-log")
     engine = sa.create_engine(url)
@@ -399,21 +293,9 @@ def run_bot(database: str, size: int, args: argparse.Namespace, tmp: Path) -> Ro
 
 
 def environment(args: argparse.Namespace) -> dict[str, Any]:
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
-    git = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     return {
-        "git": git or "unknown",
+        "git": git_describe(),
         "cores": os.cpu_count(),
         "loadavg_before": os.getloadavg(),
         "python": sys.version.split()[0],
@@ -496,7 +378,7 @@ def print_problems(rows: list[Row]) -> bool:
         if r.socket_errors:
             errors = ", ".join(f"{n:,} {kind}" for kind, n in r.socket_errors.items())
             problems.append(f"requests without a response: {errors}")
-        if any(re.search(r"ERROR|CRITICAL|Traceback", line) for line in r.log_problems):
+        if logged_errors(r.log_problems):
             problems.append("the server logged errors (see above)")
         for p in problems:
             print(f"!! {r.case}: {p}", file=sys.stderr)
@@ -509,10 +391,6 @@ def print_problems(rows: list[Row]) -> bool:
     return bad
 
 
-def fail(message: str) -> NoReturn:
-    sys.exit(f"bench/ingest.py: {message}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description="Alertmanager ingest benchmark of incident-bot beside a FastAPI no-op."
@@ -522,15 +400,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--timeout", type=int, default=10, help="wrk request timeout, s (10)")
-    parser.add_argument(
-        "--pg-url",
-        metavar="URL",
-        help="also run on this PostgreSQL; its `public` schema is DROPPED, e.g. "
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    )
-    parser.add_argument(
-        "--no-sqlite", dest="sqlite", action="store_false", help="skip the SQLite cases"
-    )
+    add_database_args(parser)
     parser.add_argument(
         "--no-access-log",
         dest="access_log",
@@ -551,16 +421,14 @@ def main() -> int:
         fail("wrk is not installed; on Debian or Ubuntu: apt-get update && apt-get install -y wrk")
     if not args.access_log and not serve_has_flag("--no-access-log"):
         fail("this `incident-bot serve` has no --no-access-log; run without --no-access-log")
-    databases = (["sqlite"] if args.sqlite else []) + (["postgresql"] if args.pg_url else [])
-    if not databases:
-        fail("nothing to measure: --no-sqlite needs --pg-url")
+    measured = databases(args)
 
     env = environment(args)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         print("baseline: FastAPI no-op ...", file=sys.stderr)
         rows.append(run_baseline(args, Path(tmp)))
-        for database in databases:
+        for database in measured:
             for size in SIZES:
                 print(f"bot: {database}, {size}-alert deliveries ...", file=sys.stderr)
                 rows.append(run_bot(database, size, args, Path(tmp)))
