@@ -4,11 +4,14 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
+from bot.incidents.models import Incident
 from bot.jobs.queue import depth
+
+incident = Incident.__table__  # type: ignore[attr-defined]
 
 
 class Metrics:
@@ -20,12 +23,6 @@ class Metrics:
             "incident_bot_alerts_received",
             "Alerts received from Alertmanager, by status.",
             ["status"],
-            registry=self.registry,
-        )
-        self.incidents_opened = Counter(
-            "incident_bot_incidents_opened",
-            "Incidents opened, by source.",
-            ["source"],
             registry=self.registry,
         )
         self.webhook_seconds = Histogram(
@@ -41,29 +38,39 @@ class Metrics:
             ["kind", "status"],
             registry=self.registry,
         )
-        self.registry.register(_QueueDepth(engine))
+        self.registry.register(_FromDatabase(engine))
 
     def job_outcome(self, kind: str, status: str) -> None:
         """Count one job attempt."""
         self.jobs_finished.labels(kind, status).inc()
 
 
-class _QueueDepth(Collector):
-    # Read at scrape time from the shared table, so every replica reports the same queue.
+class _FromDatabase(Collector):
+    # Read at scrape time from the shared tables, so every replica reports the same figures,
+    # and incidents opened from Slack or PagerDuty count as well as Alertmanager's.
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with self.engine.connect() as conn:
+                counts = depth(conn)
+                opened = conn.execute(
+                    sa.select(incident.c.source, sa.func.count()).group_by(incident.c.source)
+                ).all()
+        except sa.exc.SQLAlchemyError:
+            return
+        queue = GaugeMetricFamily(
             "incident_bot_job_queue_depth",
             "Jobs in the durable queue, by status.",
             labels=["status"],
         )
-        try:
-            with self.engine.connect() as conn:
-                counts = depth(conn)
-        except sa.exc.SQLAlchemyError:
-            return
         for status, n in counts.items():
-            family.add_metric([status], n)
-        yield family
+            queue.add_metric([status], n)
+        yield queue
+        total = CounterMetricFamily(
+            "incident_bot_incidents_opened", "Incidents opened, by source.", labels=["source"]
+        )
+        for source, n in opened:
+            total.add_metric([source], n)
+        yield total

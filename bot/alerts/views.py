@@ -39,8 +39,6 @@ async def alertmanager_webhook(request: Request) -> IngestSummary:
     m = state.metrics
     for status, n in Counter(a.status for a in payload.alerts).items():
         m.alerts_received.labels(status).inc(n)
-    if result.incidents_opened:
-        m.incidents_opened.labels("alertmanager").inc(len(result.incidents_opened))
     m.webhook_seconds.labels("alertmanager").observe(time.perf_counter() - started)
     return IngestSummary(
         received=result.received,

@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 def build_bolt_app(rt: Runtime, web: WebClient) -> App:
     """The bolt app: signing enforced by bolt (5-minute window), no Slack call at start."""
+    bolt_log = logging.getLogger("bot.slack.bolt")
+    if _token_unused not in bolt_log.filters:
+        bolt_log.addFilter(_token_unused)
     app = App(
         signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
         client=web,
@@ -74,6 +77,12 @@ def build_bolt_app(rt: Runtime, web: WebClient) -> App:
         )
 
     return app
+
+
+def _token_unused(record: logging.LogRecord) -> bool:
+    # slack-bolt warns that SLACK_BOT_TOKEN in the environment goes unused beside `client`:
+    # true and harmless, and said at every start.
+    return "will be unused" not in record.getMessage()
 
 
 def _tell(web: WebClient, body: dict[str, Any], text: str) -> None:

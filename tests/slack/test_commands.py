@@ -85,6 +85,8 @@ def test_inline_declare_opens_an_incident_and_its_channel(rig: SlackRig):
     assert inc["title"] == "Dask clusters will not start"
     assert inc["slack_channel_name"].endswith("-leap-prod-dask-clusters-will-not-start")
     assert inc["timeline"][0]["actor"] == "UBOB"
+    with rig.service.client() as c:
+        assert 'incident_bot_incidents_opened_total{source="slack"} 1.0' in c.get("/metrics").text
 
 
 @pytest.mark.parametrize(
