@@ -110,7 +110,7 @@ def assign_role(
             {"incident": number, "users": [user]},
             queue_key=_queue(number),
         )
-        refresh(session, number)
+        refresh_later(session.connection(), number)
     session.commit()
     return True
 
@@ -132,7 +132,7 @@ def change_status(
     message = f"Status: {old} → {status}" + (f": {text}" if text else "")
     record_event(session, number, "status_changed", message, actor=actor)
     touch(session, incident)
-    refresh(session, number)
+    refresh_later(session.connection(), number)
     announce(session, number, f":large_blue_circle: {message} (<@{actor}>)" if actor else message)
     session.commit()
 
@@ -153,7 +153,7 @@ def change_severity(
     message = f"Severity: {old} → {severity}"
     record_event(session, number, "severity_changed", message, actor=actor)
     touch(session, incident)
-    refresh(session, number)
+    refresh_later(session.connection(), number)
     announce(session, number, f":rotating_light: {message} (<@{actor}>)" if actor else message)
     session.commit()
 
@@ -238,7 +238,7 @@ def resolve_incident(
     message = f"Resolved by {by}" + (f": {summary}" if summary else "")
     record_event(session, number, "resolved", message, actor=actor)
     touch(session, incident)
-    refresh(session, number)
+    refresh_later(session.connection(), number)
     announce(session, number, f":white_check_mark: {message}")
     # A resolve that came from PagerDuty is not sent back to it.
     if incident.pagerduty_incident_id and source != "pagerduty":
@@ -262,7 +262,7 @@ def acknowledge(session: Session, registry: Registry, incident: Incident, *, act
     if has_commander is None:
         assign_role(session, registry, incident, role="commander", user=actor, actor=actor)
     else:
-        refresh(session, number)
+        refresh_later(session.connection(), number)
     session.commit()
 
 
@@ -353,11 +353,6 @@ def open_channel_later(conn: sa.Connection, number: int) -> None:
         queue_key=_queue(number),
         dedup_key=f"slack.open_channel:{number}",
     )
-
-
-def refresh(session: Session, number: int) -> None:
-    """Queue the Slack topic and summary update, in the session's transaction."""
-    refresh_later(session.connection(), number)
 
 
 def _note_pagerduty(session: Session, incident: Incident, text: str) -> None:

@@ -9,7 +9,7 @@ from bot.incidents.flows import (
     announce,
     number_of,
     record_event,
-    refresh,
+    refresh_later,
     require_open,
     touch,
 )
@@ -72,7 +72,7 @@ def link_pagerduty(
     link = f"<{url}|{title}>" if url else title
     record_event(session, number_of(incident), "paged", f"PagerDuty incident {link} is linked")
     touch(session, incident)
-    refresh(session, number_of(incident))
+    refresh_later(session.connection(), number_of(incident))
     session.commit()
 
 
