@@ -2,39 +2,47 @@
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from bot import __version__, rules, runbook_views
+from bot import __version__, access_log, rules, runbook_views
 from bot.alerts import views as alert_views
 from bot.alerts.intake import IngestResult
 from bot.alerts.writer import IntakeWriter
+from bot.body_limits import BodyLimits
 from bot.config import Settings
 from bot.db import make_engine, migrate, readonly
+from bot.effects.channel import ChannelEffects
+from bot.effects.context import ContextEffects
+from bot.effects.messages import MessageEffects
+from bot.effects.paging import PagingEffects
 from bot.health import router as health_router
 from bot.hubs import Registry
 from bot.incidents import views as incident_views
+from bot.jobs.worker import Performer, Worker
 from bot.metrics import Metrics
 from bot.pagerduty import views as pagerduty_views
 from bot.pagerduty.client import PagerDutyClient
-from bot.pagerduty.jobs import PagerDutyJobs
+from bot.pagerduty.events import PagerDutyEvents
 from bot.prometheus.context import PrometheusContext
-from bot.prometheus.jobs import PrometheusJobs
 from bot.rules import Rule
 from bot.runbooks import Runbooks
 from bot.runtime import Runtime
 from bot.slack import views as slack_views
 from bot.slack.app import build_bolt_app
 from bot.slack.client import SlackClient
-from bot.slack.jobs import SlackJobs
-from bot.worker import Handler, Worker
+from bot.slack.pacing import SlackPacer
 
 log = logging.getLogger(__name__)
+
+# At most one edit of an incident's summary message per this many seconds.
+EDIT_INTERVAL = 15.0
 
 
 def _rules(settings: Settings) -> dict[str, Rule]:
@@ -50,7 +58,7 @@ def create_app(
     settings: Settings,
     *,
     registry: Registry | None = None,
-    job_handlers: Mapping[str, Handler] | None = None,
+    performers: Iterable[Performer[Any]] = (),
 ) -> FastAPI:
     """Build the service; raises `RegistryError` if the hub registry is invalid."""
     registry = registry or Registry.load(settings.resolved_hubs_file())
@@ -64,31 +72,48 @@ def create_app(
     reader = readonly(engine)
     metrics = Metrics(reader)
     slack = pagerduty = None
+    scale = settings.slack_rate_scale
     if settings.slack_bot_token.get_secret_value():
-        slack = SlackClient(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        slack = SlackClient(
+            settings.slack_bot_token.get_secret_value(),
+            settings.slack_api_url,
+            pacer=SlackPacer(scale),
+        )
     if settings.pagerduty_api_token.get_secret_value():
         pagerduty = PagerDutyClient(
             settings.pagerduty_api_token.get_secret_value(),
             settings.pagerduty_api_url,
             settings.pagerduty_from_email,
         )
-    handlers: dict[str, Handler] = {}
+    # What the worker performs follows what is configured: jobs for an integration that is
+    # not configured wait in the queue until it is.
+    found: list[Performer[Any]] = [
+        *PagerDutyEvents(engine, registry, people=bool(slack and pagerduty)).performers()
+    ]
     if slack is not None:
-        handlers.update(
-            SlackJobs(engine, registry, runbooks, slack, pagerduty, settings.timezone).handlers()
-        )
-    handlers.update(PagerDutyJobs(engine, registry, pagerduty, slack).handlers())
+        found += ChannelEffects(
+            engine, registry, runbooks, slack, pagerduty, edit_interval=EDIT_INTERVAL / scale
+        ).performers()
+        found += MessageEffects(engine, registry, slack, timezone=settings.timezone).performers()
+    if pagerduty is not None:
+        found += PagingEffects(engine, registry, pagerduty, slack).performers()
     prometheus = None
     if settings.prometheus_url:
         prometheus = PrometheusContext(settings.prometheus_url)
-        handlers.update(PrometheusJobs(engine, prometheus, _rules(settings), slack).handlers())
-    handlers.update(job_handlers or {})
+        found += ContextEffects(engine, prometheus, _rules(settings), slack).performers()
+    found += performers
     worker = Worker(
         engine,
-        handlers,
+        found,
         threads=settings.worker_threads,
+        lease=settings.worker_lease_seconds,
         backoff_base=settings.worker_backoff_seconds,
+        give_up_after=settings.worker_give_up_seconds,
         on_outcome=metrics.job_outcome,
+    )
+    metrics.watch(
+        worker.health,
+        sorted({p.kind.integration for p in found if p.kind.integration is not None}),
     )
     runtime = Runtime(settings, registry, runbooks, engine, worker, slack)
     bolt = None
@@ -96,7 +121,8 @@ def create_app(
         bolt = build_bolt_app(runtime, slack.web)
 
     def after_commit(results: list[IngestResult]) -> None:
-        if any(r.jobs or r.incidents for r in results):
+        # Only for new jobs: alerts joining an incident whose refresh waits already add none.
+        if any(r.jobs for r in results):
             worker.wake()
 
     intake = IntakeWriter(
@@ -153,4 +179,8 @@ def create_app(
     app.include_router(slack_views.router)
     app.include_router(pagerduty_views.router)
     app.include_router(runbook_views.router)
+    # Outermost of ours: a body is limited while it is read, before any view authenticates.
+    app.add_middleware(BodyLimits)
+    # Wherever the app is served, its access log never shows a token passed in a query string.
+    access_log.install()
     return app

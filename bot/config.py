@@ -35,8 +35,15 @@ class Settings(BaseSettings):
     # Not in the contract's table: where the rules live, and tuning knobs with safe defaults.
     alerts_dir: Path = Path("alerts")
     worker_threads: int = Field(default=4, ge=0, le=64)
-    # First retry delay of a failed job, doubled each attempt (with jitter), at most 10 min.
+    # First retry delay of a failed job, doubled each attempt (with jitter), at most a minute.
     worker_backoff_seconds: float = Field(default=2.0, gt=0, le=600)
+    # A job's lease, renewed while it runs: a killed replica's jobs are taken over after it.
+    worker_lease_seconds: float = Field(default=15.0, ge=1, le=600)
+    # A job failing for this long is given up (dead), so it no longer holds up later jobs.
+    worker_give_up_seconds: float = Field(default=3600.0, gt=0)
+    # Slack's rate-limit windows and the summary edit interval are divided by this: only for
+    # fakes that run Slack's clock faster (tests, bench/storm.py).
+    slack_rate_scale: float = Field(default=1.0, ge=1, le=1000)
 
     def resolved_hubs_file(self) -> Path:
         """The registry to load: the configured file, else the bundled example."""

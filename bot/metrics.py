@@ -9,7 +9,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from bot.incidents.models import Incident
-from bot.jobs.queue import depth
+from bot.jobs.health import IntegrationHealth
+from bot.jobs.models import DEAD, DONE, PENDING, RUNNING
+from bot.jobs.queue import depth, oldest_ready_age
 
 incident = Incident.__table__  # type: ignore[attr-defined]
 
@@ -38,7 +40,13 @@ class Metrics:
             ["kind", "status"],
             registry=self.registry,
         )
-        self.registry.register(_FromDatabase(engine))
+        self._database = _FromDatabase(engine)
+        self.registry.register(self._database)
+
+    def watch(self, health: IntegrationHealth, integrations: list[str]) -> None:
+        """Report these integrations' state from the worker's view of them."""
+        self._database.health = health
+        self._database.integrations = integrations
 
     def job_outcome(self, kind: str, status: str) -> None:
         """Count one job attempt."""
@@ -50,24 +58,58 @@ class _FromDatabase(Collector):
     # and incidents opened from Slack or PagerDuty count as well as Alertmanager's.
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.health: IntegrationHealth | None = None
+        self.integrations: list[str] = []
 
     def collect(self) -> Iterator[Metric]:
         try:
             with self.engine.connect() as conn:
                 counts = depth(conn)
+                oldest = oldest_ready_age(conn)
                 opened = conn.execute(
                     sa.select(incident.c.source, sa.func.count()).group_by(incident.c.source)
                 ).all()
         except sa.exc.SQLAlchemyError:
             return
+        totals = dict.fromkeys((PENDING, RUNNING, DONE, DEAD), 0)
+        for (_, status), n in counts.items():
+            totals[status] = totals.get(status, 0) + n
         queue = GaugeMetricFamily(
             "incident_bot_job_queue_depth",
-            "Jobs in the durable queue, by status.",
+            "Jobs in the durable queue, by status (dead ones wait for a person).",
             labels=["status"],
         )
-        for status, n in counts.items():
+        for status, n in totals.items():
             queue.add_metric([status], n)
         yield queue
+        by_kind = GaugeMetricFamily(
+            "incident_bot_job_queue_depth_by_kind",
+            "Jobs in the durable queue, by kind and status.",
+            labels=["kind", "status"],
+        )
+        for (kind, status), n in sorted(counts.items()):
+            by_kind.add_metric([kind, status], n)
+        yield by_kind
+        yield GaugeMetricFamily(
+            "incident_bot_job_oldest_ready_seconds",
+            "How long the longest-waiting ready job has been due.",
+            value=oldest,
+        )
+        yield GaugeMetricFamily(
+            "incident_bot_jobs_dead",
+            "Jobs given up on, kept for `incident-bot jobs --dead`.",
+            value=totals[DEAD],
+        )
+        if self.health is not None:
+            down = self.health.unreachable()
+            up = GaugeMetricFamily(
+                "incident_bot_integration_up",
+                "Whether an integration answered its last call, as this replica saw it.",
+                labels=["integration"],
+            )
+            for name in self.integrations:
+                up.add_metric([name], 0 if name in down else 1)
+            yield up
         total = CounterMetricFamily(
             "incident_bot_incidents_opened", "Incidents opened, by source.", labels=["source"]
         )

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings
+from bot.db import readonly
 from bot.hubs import Registry
+from bot.jobs.worker import Worker
 from bot.runbooks import Runbooks
 from bot.slack.client import SlackClient
-from bot.worker import Worker
 
 
 @dataclass
@@ -19,3 +20,8 @@ class Runtime:
     engine: Engine
     worker: Worker
     slack: SlackClient | None
+
+    @property
+    def reader(self) -> Engine:
+        """The engine for transactions that only read (no write lock on SQLite)."""
+        return readonly(self.engine)

@@ -142,6 +142,8 @@ def slack_settings(settings: Settings, fakes: tuple[FakeSlack, FakePagerDuty]) -
             "pagerduty_from_email": "bot@example.org",
             "worker_threads": 2,
             "worker_backoff_seconds": 0.05,
+            # Slack's windows and the summary edit interval, 100 times shorter.
+            "slack_rate_scale": 100.0,
         }
     )
 

@@ -17,6 +17,7 @@ from bot.alerts.models import Alert
 from bot.alerts.schemas import AlertmanagerAlert, AlertmanagerPayload
 from bot.db import insert_ignoring, utcnow
 from bot.hubs import Registry, Route
+from bot.incidents import effects
 from bot.incidents.flows import open_channel_later, refresh_later
 from bot.incidents.models import Incident
 from bot.jobs.queue import enqueue
@@ -81,6 +82,7 @@ class _Batch:
         self.opened: set[int] = set()
         self.with_context = with_context
         self.linked: dict[str, int] = {}
+        self.results: list[IngestResult] = []
 
     def load(self, payloads: Sequence[AlertmanagerPayload]) -> None:
         fingerprints = sorted({a.key() for p in payloads for a in p.alerts})
@@ -325,12 +327,7 @@ class _Batch:
         open_channel_later(self.conn, number)
         if self.with_context:
             # After the channel job (same queue), so the graph has a channel to go to.
-            enqueue(
-                self.conn,
-                "prometheus.context",
-                {"incident": number},
-                queue_key=f"incident:{number}",
-            )
+            enqueue(self.conn, effects.CONTEXT, effects.IncidentRef(incident=number))
         result.incidents_opened.append(number)
         result.jobs += 1
         self.opened.add(number)
@@ -387,7 +384,11 @@ class _Batch:
         # Incidents whose alerts changed show it in their Slack summary; a new incident's
         # channel is opened with its alerts already in it.
         for number in sorted({e["incident_number"] for e in events} - self.opened):
-            refresh_later(self.conn, number)
+            if refresh_later(self.conn, number):
+                # Credited to a delivery that touched it, so the worker is woken for it.
+                who = next((r for r in self.results if number in r.incidents), None)
+                if who is not None:
+                    who.jobs += 1
 
 
 def ingest(
@@ -403,8 +404,9 @@ def ingest(
     With `prometheus_context`, each new incident also gets a job to ask Prometheus about it."""
     batch = _Batch(conn, registry, now or utcnow(), prometheus_context)
     batch.load(payloads)
-    results = [batch.apply(p) for p in payloads]
+    batch.results = [batch.apply(p) for p in payloads]
     batch.flush()
+    results = batch.results
     return results
 
 

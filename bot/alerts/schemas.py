@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Alertmanager sends this for an alert that has not ended yet.
 ZERO_TIME_YEAR = 1
+# Real alert times lie between these. Far enough from datetime's ends (years 1 and 9999) that
+# no offset or display zone can overflow; 9999-12-31T23:59:59-05:00 is past year 9999 in UTC.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class AlertmanagerAlert(BaseModel):
@@ -19,7 +23,15 @@ class AlertmanagerAlert(BaseModel):
     startsAt: datetime
     endsAt: datetime | None = None
     generatorURL: str = ""
+    # The column's width (Alertmanager's are 16 hex digits).
     fingerprint: str = Field(default="", max_length=64)
+
+    @field_validator("endsAt")
+    @classmethod
+    def _zero_is_none(cls, value: datetime | None) -> datetime | None:
+        # Checked before any conversion: the zero time with a positive offset is before year 1
+        # in UTC, which datetime cannot hold.
+        return None if value is None or value.year <= ZERO_TIME_YEAR else value
 
     @field_validator("startsAt", "endsAt")
     @classmethod
@@ -27,12 +39,11 @@ class AlertmanagerAlert(BaseModel):
         if value is None:
             return None
         # A time without a zone is taken as UTC, as Alertmanager means it.
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    @field_validator("endsAt")
-    @classmethod
-    def _zero_is_none(cls, value: datetime | None) -> datetime | None:
-        return None if value is None or value.year <= ZERO_TIME_YEAR else value
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        # Comparing aware datetimes cannot overflow; converting them can.
+        if not EARLIEST <= aware < LATEST:
+            raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+        return aware.astimezone(UTC)
 
     def key(self) -> str:
         """The fingerprint Alertmanager sent, or one derived the same way from the labels."""

@@ -13,24 +13,22 @@ from bot.alerts.writer import StoreUnavailable
 from bot.auth import require_bearer
 from bot.deps import ApiAuth, ReadSessionDep
 from bot.incidents.service import alert_read
-from bot.incidents.views import HubFilter, split_hub
-from bot.validation import parse_body
+from bot.incidents.views import MAX_OFFSET, HubFilter, split_hub
+from bot.validation import parse_body, request_body
 
 router = APIRouter()
 
-# Alertmanager caps a group at what fits; 10 MB is thousands of alerts.
-MAX_BODY = 10 * 1024 * 1024
 
-
-@router.post("/webhooks/alertmanager", tags=["webhooks"])
+@router.post(
+    "/webhooks/alertmanager", tags=["webhooks"], openapi_extra=request_body(AlertmanagerPayload)
+)
 async def alertmanager_webhook(request: Request) -> IngestSummary:
     """Store an Alertmanager delivery (payload version 4); answers once it is committed."""
     started = time.perf_counter()
     state = request.app.state
     require_bearer(request, state.settings.alertmanager_token, "Alertmanager (ALERTMANAGER_TOKEN)")
+    # Its size is enforced while it is read, by bot.body_limits.
     body = await request.body()
-    if len(body) > MAX_BODY:
-        raise HTTPException(413, detail=f"body larger than {MAX_BODY} bytes")
     payload = parse_body(AlertmanagerPayload, body)
     try:
         result = await state.intake.submit(payload)
@@ -56,7 +54,7 @@ def list_alerts(
     status: Literal["firing", "resolved"] | None = None,
     hub: HubFilter = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[AlertRead]:
     """Every stored alert, newest first."""
     query = select(Alert).order_by(col(Alert.starts_at).desc(), col(Alert.id).desc())

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from bot.db import utcnow
 from bot.hubs import Registry
 from bot.hubs.schema import Severity
+from bot.incidents import effects
 from bot.incidents.models import Incident, Role
 from bot.jobs.queue import enqueue
 from bot.timeline.models import Kind, TimelineEvent
@@ -104,12 +105,7 @@ def assign_role(
     touch(session, incident)
     # The channel-opening job invites and shows the commander it finds itself.
     if tell_slack:
-        enqueue(
-            session.connection(),
-            "slack.invite",
-            {"incident": number, "users": [user]},
-            queue_key=_queue(number),
-        )
+        enqueue(session.connection(), effects.INVITE, effects.Invite(incident=number, users=[user]))
         refresh_later(session.connection(), number)
     session.commit()
     return True
@@ -210,13 +206,12 @@ def post_update(
     if channel:
         enqueue(
             session.connection(),
-            "slack.post",
-            {
-                "channel": channel,
-                "text": f":mega: *{incident.title}* (incident #{number}, {incident.severity}, "
+            effects.POST,
+            effects.Post(
+                channel=channel,
+                text=f":mega: *{incident.title}* (incident #{number}, {incident.severity}, "
                 f"{incident.status}): {text}",
-            },
-            queue_key=_queue(number),
+            ),
         )
     session.commit()
     return channel
@@ -243,10 +238,7 @@ def resolve_incident(
     # A resolve that came from PagerDuty is not sent back to it.
     if incident.pagerduty_incident_id and source != "pagerduty":
         enqueue(
-            session.connection(),
-            "pagerduty.resolve",
-            {"incident": number},
-            queue_key=f"pagerduty:{number}",
+            session.connection(), effects.RESOLVE_PAGERDUTY, effects.IncidentRef(incident=number)
         )
     session.commit()
 
@@ -270,11 +262,7 @@ def request_postmortem(session: Session, incident: Incident, *, actor: str | Non
     """Queue the postmortem draft to be written and posted to the channel."""
     number = number_of(incident)
     enqueue(
-        session.connection(),
-        "slack.postmortem",
-        {"incident": number, "actor": actor},
-        queue_key=_queue(number),
-        dedup_key=f"slack.postmortem:{number}",
+        session.connection(), effects.POSTMORTEM, effects.Postmortem(incident=number, actor=actor)
     )
     session.commit()
     return number
@@ -307,10 +295,6 @@ def number_of(incident: Incident) -> int:
     return incident.number
 
 
-def _queue(number: int) -> str:
-    return f"incident:{number}"
-
-
 def touch(session: Session, incident: Incident) -> None:
     """Mark the incident changed now."""
     incident.updated_at = utcnow()
@@ -332,44 +316,26 @@ def record_event(
     session.add(TimelineEvent(**row, external_id=external_id))
 
 
-def refresh_later(conn: sa.Connection, number: int) -> None:
-    """Queue the update of an incident's Slack topic and summary."""
-    # They show the state when the job runs, so one pending refresh is enough.
-    enqueue(
-        conn,
-        "slack.refresh",
-        {"incident": number},
-        queue_key=_queue(number),
-        dedup_key=f"slack.refresh:{number}",
-    )
+def refresh_later(conn: sa.Connection, number: int) -> bool:
+    """Queue the update of an incident's Slack topic and summary; False if one waits already."""
+    # They show the state when the job runs, so one waiting refresh is enough.
+    return enqueue(conn, effects.REFRESH, effects.IncidentRef(incident=number))
 
 
 def open_channel_later(conn: sa.Connection, number: int) -> None:
     """Queue the opening of an incident's Slack channel."""
-    enqueue(
-        conn,
-        "slack.open_channel",
-        {"incident": number},
-        queue_key=_queue(number),
-        dedup_key=f"slack.open_channel:{number}",
-    )
+    enqueue(conn, effects.OPEN_CHANNEL, effects.IncidentRef(incident=number))
 
 
 def _note_pagerduty(session: Session, incident: Incident, text: str) -> None:
     if incident.pagerduty_incident_id:
         enqueue(
             session.connection(),
-            "pagerduty.note",
-            {"incident": number_of(incident), "text": text},
-            queue_key=f"pagerduty:{number_of(incident)}",
+            effects.NOTE_PAGERDUTY,
+            effects.PagerDutyNote(incident=number_of(incident), text=text),
         )
 
 
 def announce(session: Session, number: int, text: str) -> None:
     """Queue a message to the incident's channel."""
-    enqueue(
-        session.connection(),
-        "slack.post",
-        {"incident": number, "text": text},
-        queue_key=_queue(number),
-    )
+    enqueue(session.connection(), effects.POST, effects.Post(incident=number, text=text))

@@ -6,7 +6,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from bot.db import UTCDateTime, utcnow
+from bot.db import JSONType, UTCDateTime, utcnow
 
 Status = Literal["investigating", "identified", "monitoring", "resolved"]
 STATUSES: tuple[Status, ...] = ("investigating", "identified", "monitoring", "resolved")
@@ -30,6 +30,14 @@ class Incident(SQLModel, table=True):
     slack_channel_name: str | None = Field(default=None, max_length=80)
     # The summary message, edited in place as the incident changes.
     slack_summary_ts: str | None = Field(default=None, max_length=40)
+    # What the channel shows, as last written to Slack: the topic, a digest of the summary
+    # and when and how often it was edited, and who was invited. A retried job repeats
+    # nothing that is recorded here, and an edit is skipped when nothing it shows changed.
+    slack_topic: str | None = Field(default=None, max_length=250)
+    slack_summary_digest: str | None = Field(default=None, max_length=64)
+    slack_summary_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    slack_summary_edits: int = 0
+    slack_invited: list[str] = Field(default_factory=list, sa_type=JSONType)
     # Why no commander was found automatically, shown in the summary until one is named.
     commander_problem: str | None = None
     # What Prometheus said when the incident opened, shown in the summary.

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from bot.deps import ApiAuth, ReadSessionDep, RegistryDep, SettingsDep
@@ -12,10 +12,20 @@ from bot.postmortems.draft import render
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=[ApiAuth])
 
+# Incident numbers are 32-bit integers in PostgreSQL; a larger one is refused, not a 500.
+MAX_NUMBER = 2**31 - 1
+# Databases take 64-bit offsets; no table here will hold 2**31 rows.
+MAX_OFFSET = 2**31 - 1
+
 HubFilter = Annotated[
     str | None,
-    Query(pattern=r"^[^/]+(/[^/]+)?$", description="`cluster/hub`, or `cluster` for all of it"),
+    Query(
+        # Cluster and hub names are at most 100 characters; PostgreSQL refuses NUL in text.
+        pattern=r"^[^/\x00]{1,100}(/[^/\x00]{1,100})?$",
+        description="`cluster/hub`, or `cluster` for all of it",
+    ),
 ]
+IncidentNumber = Annotated[int, Path(ge=1, le=MAX_NUMBER)]
 
 
 def split_hub(hub: str | None) -> tuple[str | None, str | None]:
@@ -32,7 +42,7 @@ def list_incidents(
     status: Literal["open", "resolved"] | None = None,
     hub: HubFilter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[IncidentRead]:
     """Incidents, newest first."""
     cluster, name = split_hub(hub)
@@ -47,7 +57,7 @@ def list_incidents(
     responses={200: {"content": {"text/markdown": {}}}},
 )
 def get_postmortem(
-    number: int, session: ReadSessionDep, registry: RegistryDep, settings: SettingsDep
+    number: IncidentNumber, session: ReadSessionDep, registry: RegistryDep, settings: SettingsDep
 ) -> PlainTextResponse:
     """The postmortem draft, in markdown."""
     incident = service.get(session, number=number)
@@ -58,7 +68,7 @@ def get_postmortem(
 
 
 @router.get("/{number}", response_model=IncidentDetail)
-def get_incident(number: int, session: ReadSessionDep) -> IncidentDetail:
+def get_incident(number: IncidentNumber, session: ReadSessionDep) -> IncidentDetail:
     """One incident with its alerts and timeline."""
     incident = service.get(session, number=number)
     if incident is None:

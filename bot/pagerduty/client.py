@@ -1,6 +1,8 @@
 """`PagerDutyClient`: the PagerDuty REST API in incident words. pdpyras stays in this file,
 so the move to its successor (the `pagerduty` package) touches nothing else."""
 
+import threading
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +12,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import pdpyras
 
-from bot.worker import GiveUp, RetryLater
+from bot.jobs.attempt import GiveUp, RetryLater, Unreachable
+
+# Who is on call changes by the hour; a storm asks about the same few policies at once.
+ONCALL_CACHE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +34,22 @@ class PagerDutyClient:
         self.session = pdpyras.APISession(token, default_from=from_email or None)
         self.session.url = base_url.rstrip("/")
         self.session.timeout = 10
-        # A few quick retries here; longer trouble goes back to the job queue's backoff
-        # (pdpyras would otherwise retry a 429 for ever).
-        self.session.retry = {429: 2, 500: 1, 502: 1, 503: 1, 504: 1}
-        self.session.sleep_timer = 0.5
+        # No sleeping retries in here: trouble goes back to the job queue, which waits without
+        # holding a thread. pdpyras retries a 429 for ever unless told a count, and sleeps
+        # between network retries; one immediate repeat of a 429 is the least it allows.
+        self.session.retry = {429: 1}
+        self.session.sleep_timer = 0
+        self.session.max_network_attempts = 0
+        self._oncall: dict[str, tuple[float, Person | None]] = {}
+        self._oncall_lock = threading.Lock()
 
     def oncall(self, escalation_policy: str) -> Person | None:
         """The first-level on-call person of a policy, with their email."""
+        now = time.monotonic()
+        with self._oncall_lock:
+            cached = self._oncall.get(escalation_policy)
+        if cached and now - cached[0] < ONCALL_CACHE_SECONDS:
+            return cached[1]
         with _decided():
             oncalls = self.session.list_all(
                 "oncalls",
@@ -46,7 +60,10 @@ class PagerDutyClient:
             key=lambda o: o.get("escalation_level", 99),
             default=None,
         )
-        return None if first is None else self.person(first["user"]["id"])
+        person = None if first is None else self.person(first["user"]["id"])
+        with self._oncall_lock:
+            self._oncall[escalation_policy] = (now, person)
+        return person
 
     def person(self, user_id: str) -> Person:
         """A user, with their email."""
@@ -139,8 +156,16 @@ class _decided:
 def _decide(exc: Exception) -> Exception:
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
-    if response is not None and status == 429:
-        return RetryLater(float(response.headers.get("Retry-After", 30)), "PagerDuty rate limited")
+    if response is None or status is None:
+        return Unreachable("pagerduty", str(exc)[:300])  # no answer at all
+    if status == 429:
+        try:
+            wait = float(response.headers.get("Retry-After", 30))
+        except (TypeError, ValueError):
+            wait = 30.0
+        return RetryLater(wait, "PagerDuty rate limited")
+    if status >= 500:
+        return Unreachable("pagerduty", f"HTTP {status}")
     if status in (400, 401, 403, 404):
         return GiveUp(f"PagerDuty answered {status}: {exc}")
     return exc

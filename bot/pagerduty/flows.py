@@ -4,6 +4,7 @@ what happens to it on PagerDuty, each in one transaction with its timeline entry
 from sqlmodel import Session
 
 from bot.hubs import Registry
+from bot.incidents import effects
 from bot.incidents.flows import (
     FlowError,
     announce,
@@ -47,9 +48,8 @@ def page(
     record_event(session, number, "paged", f"Paged escalation policy {target}{by}", actor=actor)
     enqueue(
         session.connection(),
-        "pagerduty.page",
-        {"incident": number, "policy": target, "explicit": policy is not None},
-        queue_key=f"pagerduty:{number}",
+        effects.PAGE,
+        effects.Page(incident=number, policy=target, explicit=policy is not None),
     )
     session.commit()
     return target

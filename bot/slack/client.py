@@ -1,17 +1,15 @@
 """`SlackClient`: the Slack Web API in the words of incidents, over slack_sdk."""
 
 import logging
+import threading
+import time
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 
-from bot.worker import GiveUp, RetryLater
+from bot.jobs.attempt import GiveUp, RetryLater, Unreachable, current_job
+from bot.slack.pacing import SlackPacer
 
 log = logging.getLogger(__name__)
 
@@ -31,33 +29,49 @@ PERMANENT = frozenset(
 )
 
 
+# How long a user found by email is remembered: a storm looks up the same few people.
+USER_CACHE_SECONDS = 600.0
+
+
 class SlackClient:
     """The calls incident-bot makes to Slack; failures become worker retry decisions."""
 
-    def __init__(self, token: str, base_url: str, *, timeout: float = 10) -> None:
+    def __init__(
+        self,
+        token: str,
+        base_url: str,
+        *,
+        timeout: float = 10,
+        pacer: SlackPacer | None = None,
+    ) -> None:
         self.web = WebClient(
             token=token,
             base_url=base_url if base_url.endswith("/") else base_url + "/",
             timeout=int(timeout),
-            # Short waits are waited out here; long ones go back to the job queue.
-            retry_handlers=[
-                ConnectionErrorRetryHandler(max_retry_count=1),
-                RateLimitErrorRetryHandler(max_retry_count=2),
-                ServerErrorRetryHandler(max_retry_count=1),
-            ],
+            # No retries (nor their sleeps) in here: a failed call goes back to the job queue,
+            # which waits without holding a thread.
+            retry_handlers=[],
         )
+        self.pacer = pacer or SlackPacer()
         self._bot_user: str | None = None
+        self._users: dict[str, tuple[float, str | None]] = {}
+        self._users_lock = threading.Lock()
 
     def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        """Call a Web API method; raise `RetryLater` or `GiveUp` as the answer warrants."""
+        """Call a Web API method, paced; raise `RetryLater`, `Unreachable` or `GiveUp` as the
+        answer warrants."""
+        self._pace(method, kwargs.get("channel") or kwargs.get("channel_id"))
         # slack_sdk's own method knows how each endpoint wants its arguments (JSON, form, GET).
         send = getattr(self.web, method.replace(".", "_"))
-        try:
+        with _decided(self.pacer, method, kwargs.get("channel")):
             response = send(**kwargs)
-        except SlackApiError as exc:
-            raise _decide(method, exc) from exc
         data: dict[str, Any] = response.data
         return data
+
+    def _pace(self, method: str, channel: str | None) -> None:
+        wait = self.pacer.reserve(method, channel=channel, ticket=current_job.get())
+        if wait > 0:
+            raise RetryLater(wait, f"Slack {method} paced")
 
     def bot_user(self) -> str:
         """The bot's own user id."""
@@ -138,14 +152,29 @@ class SlackClient:
         """Add a link bookmark to a channel."""
         self.call("bookmarks.add", channel_id=channel, title=title, type="link", link=link)
 
+    def has_bookmark(self, channel: str, link: str) -> bool:
+        """Whether the channel has a bookmark to `link` already."""
+        found = self.call("bookmarks.list", channel_id=channel).get("bookmarks", [])
+        return any(b.get("link") == link for b in found)
+
     def user_by_email(self, email: str) -> str | None:
-        """The Slack user with this email, if any."""
+        """The Slack user with this email, if any (remembered for a while)."""
+        now = time.monotonic()
+        with self._users_lock:
+            cached = self._users.get(email.lower())
+        if cached and now - cached[0] < USER_CACHE_SECONDS:
+            return cached[1]
         try:
-            return str(self.call("users.lookupByEmail", email=email)["user"]["id"])
+            user: str | None = str(self.call("users.lookupByEmail", email=email)["user"]["id"])
         except SlackError as exc:
-            if exc.error == "users_not_found":
-                return None
-            raise
+            if exc.error != "users_not_found":
+                raise
+            user = None
+        with self._users_lock:
+            if len(self._users) > 10_000:
+                self._users.clear()
+            self._users[email.lower()] = (now, user)
+        return user
 
     def user_email(self, user: str) -> str | None:
         """A Slack user's email, if the app may see it."""
@@ -173,7 +202,8 @@ class SlackClient:
         self, channel: str, *, filename: str, title: str, content: str | bytes, comment: str
     ) -> None:
         """Share a file (a postmortem draft, a graph) in a channel."""
-        try:
+        self._pace("files.getUploadURLExternal", None)
+        with _decided(self.pacer, "files.getUploadURLExternal", None):
             self.web.files_upload_v2(
                 channel=channel,
                 filename=filename,
@@ -181,8 +211,6 @@ class SlackClient:
                 content=content,
                 initial_comment=comment,
             )
-        except SlackApiError as exc:
-            raise _decide("files.upload", exc) from exc
 
     def user_name(self, user: str) -> str | None:
         """A Slack user's display name."""
@@ -211,15 +239,36 @@ class SlackPermanentError(SlackError, GiveUp):
     """A Slack error that retrying cannot mend."""
 
 
+class _decided:
+    """Turn what slack_sdk raises into the worker's decisions (and tell the pacer of a 429)."""
+
+    def __init__(self, pacer: SlackPacer, method: str, channel: str | None) -> None:
+        self.pacer, self.method, self.channel = pacer, method, channel
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, SlackApiError):
+            decided = _decide(self.method, exc)
+            if isinstance(decided, RetryLater):
+                self.pacer.hold(self.method, decided.seconds, channel=self.channel)
+            raise decided from exc
+        if isinstance(exc, OSError):  # refused, reset, timed out, DNS: urllib's errors
+            raise Unreachable("slack", f"{self.method}: {exc}") from exc
+
+
 def _decide(method: str, exc: SlackApiError) -> Exception:
     response = exc.response
     if response.status_code == 429:
-        retry_after = float(
-            response.headers.get("Retry-After", response.headers.get("retry-after", 30))
-        )
+        headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+        try:
+            retry_after = float(headers.get("retry-after", 30))
+        except (TypeError, ValueError):
+            retry_after = 30.0
         return RetryLater(retry_after, f"Slack {method} rate limited")
     if response.status_code >= 500:
-        return SlackError(method, f"http_{response.status_code}")  # backoff and retry
+        return Unreachable("slack", f"{method}: HTTP {response.status_code}")
     error = str(response.get("error", "unknown_error")) if response.data else "no_body"
     if error in PERMANENT:
         return SlackPermanentError(method, error)

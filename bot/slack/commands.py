@@ -44,18 +44,19 @@ class Command:
     help: str
     in_incident: bool
     run: Callable[[Invocation], str]
+    writes: bool = True
 
 
 COMMANDS: dict[str, Command] = {}
 
 
 def command(
-    name: str, usage: str, help: str, *, in_incident: bool = True
+    name: str, usage: str, help: str, *, in_incident: bool = True, writes: bool = True
 ) -> Callable[[Callable[[Invocation], str]], Callable[[Invocation], str]]:
-    """Register a subcommand."""
+    """Register a subcommand (`writes=False`: it only reads, and takes no write lock)."""
 
     def register(fn: Callable[[Invocation], str]) -> Callable[[Invocation], str]:
-        COMMANDS[name] = Command(name, usage, help, in_incident, fn)
+        COMMANDS[name] = Command(name, usage, help, in_incident, fn, writes)
         return fn
 
     return register
@@ -71,13 +72,17 @@ def handle(rt: Runtime, body: dict[str, Any]) -> str:
     cmd = COMMANDS.get(name)
     if cmd is None:
         return f":warning: Unknown subcommand `{name}`.\n\n{usage()}"
-    with Session(rt.engine) as session:
-        channel = str(body.get("channel_id") or "")
-        incident = (
-            session.exec(select(Incident).where(Incident.slack_channel_id == channel)).first()
-            if channel
-            else None
-        )
+    channel = str(body.get("channel_id") or "")
+    number = None
+    if cmd.in_incident and channel:
+        with Session(rt.reader) as session:
+            number = session.exec(
+                select(Incident.number).where(Incident.slack_channel_id == channel)
+            ).first()
+    # Only commands that change something take the write lock (SQLite's one writer), and
+    # no transaction is open before a command runs: `declare` may call Slack first.
+    with Session(rt.engine if cmd.writes else rt.reader) as session:
+        incident = session.get(Incident, number) if number is not None else None
         if cmd.in_incident and incident is None:
             return (
                 f":warning: `/incident {cmd.usage}` must be run in an incident channel "
@@ -171,7 +176,7 @@ def _declare(inv: Invocation) -> str:
     return reply
 
 
-@command("list", "list", "open incidents", in_incident=False)
+@command("list", "list", "open incidents", in_incident=False, writes=False)
 def _list(inv: Invocation) -> str:
     rows = inv.session.exec(
         select(Incident).where(Incident.status != "resolved").order_by(col(Incident.number).desc())
@@ -277,7 +282,7 @@ def _resolve(inv: Invocation) -> str:
     return "Resolved."
 
 
-@command("timeline", "timeline", "show the timeline")
+@command("timeline", "timeline", "show the timeline", writes=False)
 def _timeline(inv: Invocation) -> str:
     events = inv.session.exec(
         select(TimelineEvent)

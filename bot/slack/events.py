@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot.incidents import flows
+from bot.incidents import effects, flows
 from bot.incidents.models import Incident
 from bot.jobs.queue import enqueue
 from bot.runtime import Runtime
@@ -25,10 +25,8 @@ def reaction_added(rt: Runtime, event: dict[str, Any]) -> None:
             return
         enqueue(
             session.connection(),
-            "slack.capture_note",
-            {"channel": channel, "ts": ts},
-            queue_key=f"incident:{incident.number}",
-            dedup_key=f"slack.capture:{channel}:{ts}",
+            effects.CAPTURE_NOTE,
+            effects.CaptureNote(channel=channel, ts=ts, incident=incident.number),
         )
         session.commit()
     rt.worker.wake()

@@ -1,7 +1,7 @@
-"""PagerDuty work done by the worker: handle webhook events, and page, resolve, note."""
+"""PagerDuty's webhook events, handled by the worker: each in one short database transaction
+(no call out), in the order PagerDuty sent them for one incident."""
 
 import logging
-import re
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -10,18 +10,17 @@ from sqlmodel import Session, col, select
 from bot.alerts.models import Alert
 from bot.hubs import Registry
 from bot.hubs.schema import Severity
-from bot.incidents import flows
+from bot.incidents import effects, flows
 from bot.incidents.flows import FlowError
 from bot.incidents.models import Incident
+from bot.jobs.attempt import GiveUp
 from bot.jobs.queue import ClaimedJob, enqueue
+from bot.jobs.worker import Performer
 from bot.pagerduty import flows as pd_flows
-from bot.pagerduty.client import PagerDutyClient
-from bot.slack.client import SlackClient
-from bot.worker import GiveUp, Handler
+from bot.pagerduty.keys import OWN_KEY
 
 log = logging.getLogger(__name__)
 
-OWN_KEY = re.compile(r"^incident-bot/(\d+)$")
 PRIORITY_SEVERITY: dict[str, Severity] = {
     "P1": "sev1",
     "P2": "sev2",
@@ -31,46 +30,22 @@ PRIORITY_SEVERITY: dict[str, Severity] = {
 }
 
 
-def own_key(number: int) -> str:
-    """The `incident_key` of a PagerDuty incident incident-bot opens for incident `number`."""
-    return f"incident-bot/{number}"
+class PagerDutyEvents:
+    """Performer of `pagerduty.event` jobs."""
 
-
-class PagerDutyJobs:
-    """Job handlers, keyed by job kind."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        registry: Registry,
-        pagerduty: PagerDutyClient | None,
-        slack: SlackClient | None,
-    ) -> None:
+    def __init__(self, engine: Engine, registry: Registry, *, people: bool) -> None:
         self.engine = engine
         self.registry = registry
-        self.pagerduty = pagerduty
-        self.slack = slack
+        # Whether PagerDuty users can be brought into Slack (both integrations configured).
+        self.people = people
 
-    def handlers(self) -> dict[str, Handler]:
-        """Kind -> handler; writes only when the REST API is configured."""
-        found: dict[str, Handler] = {"pagerduty.event": self.event}
-        if self.pagerduty is not None:
-            found.update(
-                {
-                    "pagerduty.page": self.page,
-                    "pagerduty.resolve": self.resolve,
-                    "pagerduty.note": self.note,
-                }
-            )
-            if self.slack is not None:
-                found["pagerduty.people"] = self.people
-        return found
+    def performers(self) -> list[Performer[Any]]:
+        """The jobs performed here."""
+        return [Performer(effects.PAGERDUTY_EVENT, self.event)]
 
-    # -- events from the V3 webhook
-
-    def event(self, job: ClaimedJob) -> None:
+    def event(self, p: effects.PagerDutyEvent, job: ClaimedJob) -> None:
         """One webhook event, in PagerDuty's words."""
-        event = job.payload["event"]
+        event = p.event
         kind, data = event["event_type"], event.get("data") or {}
         agent = (event.get("agent") or {}).get("summary") or "PagerDuty"
         incident_data = data.get("incident") if kind == "incident.annotated" else data
@@ -214,93 +189,12 @@ class PagerDutyJobs:
     def _people(
         self, session: Session, incident: Incident, users: list[str], *, commander: bool
     ) -> None:
-        if users:
+        if users and self.people:
             enqueue(
                 session.connection(),
-                "pagerduty.people",
-                {"incident": incident.number, "users": users, "commander": commander},
-                queue_key=f"incident:{incident.number}",
+                effects.PEOPLE,
+                effects.People(
+                    incident=flows.number_of(incident), users=users, commander=commander
+                ),
             )
             session.commit()
-
-    # -- writes to PagerDuty
-
-    def page(self, job: ClaimedJob) -> None:
-        """Open a PagerDuty incident on the policy, or escalate the linked one."""
-        assert self.pagerduty is not None
-        policy = job.payload["policy"]
-        with Session(self.engine) as session:
-            incident = self._incident(session, job)
-            if incident.pagerduty_incident_id:
-                # A policy named in the command reassigns; none moves one level up.
-                explicit = policy if job.payload.get("explicit") else None
-                self.pagerduty.escalate(incident.pagerduty_incident_id, escalation_policy=explicit)
-                return
-            cluster = self.registry.clusters.get(incident.cluster or "")
-            service = cluster.pagerduty_service if cluster else None
-            if not service:
-                raise GiveUp(
-                    f"no pagerduty_service in the registry for cluster "
-                    f"{incident.cluster}: PagerDuty needs a service to open an incident"
-                )
-            created = self.pagerduty.trigger(
-                title=f"[{incident.severity}] {incident.title}",
-                service=service,
-                escalation_policy=policy,
-                key=own_key(incident.number or 0),
-                details=f"incident-bot incident #{incident.number}",
-            )
-            pd_flows.link_pagerduty(
-                session,
-                incident,
-                pd_id=created["id"],
-                key=own_key(incident.number or 0),
-                url=created.get("html_url"),
-                title=created.get("title", ""),
-            )
-
-    def resolve(self, job: ClaimedJob) -> None:
-        """Resolve the linked PagerDuty incident."""
-        assert self.pagerduty is not None
-        with Session(self.engine) as session:
-            pd_id = self._incident(session, job).pagerduty_incident_id
-        if pd_id:
-            self.pagerduty.resolve(pd_id)
-
-    def note(self, job: ClaimedJob) -> None:
-        """Add a note to the linked PagerDuty incident."""
-        assert self.pagerduty is not None
-        with Session(self.engine) as session:
-            pd_id = self._incident(session, job).pagerduty_incident_id
-        if pd_id:
-            self.pagerduty.note(pd_id, job.payload["text"])
-
-    def people(self, job: ClaimedJob) -> None:
-        """PagerDuty users into the channel by email; the first may become commander."""
-        assert self.pagerduty is not None and self.slack is not None
-        found = []
-        for user_id in job.payload["users"]:
-            person = self.pagerduty.person(user_id)
-            slack_user = self.slack.user_by_email(person.email)
-            if slack_user:
-                found.append(slack_user)
-            else:
-                log.info("%s (%s) is not in Slack", person.name, person.email)
-        if not found:
-            return
-        with Session(self.engine) as session:
-            incident = self._incident(session, job)
-            if job.payload.get("commander") and "commander" not in flows.roles_of(
-                session, incident
-            ):
-                flows.assign_role(
-                    session, self.registry, incident, role="commander", user=found[0], actor=None
-                )
-            if incident.slack_channel_id:
-                self.slack.invite(incident.slack_channel_id, found)
-
-    def _incident(self, session: Session, job: ClaimedJob) -> Incident:
-        incident = session.get(Incident, job.payload["incident"])
-        if incident is None:
-            raise GiveUp(f"no incident {job.payload['incident']}")
-        return incident

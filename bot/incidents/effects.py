@@ -1,0 +1,185 @@
+"""The one list of side effects: every job kind, its typed payload and how it is queued.
+
+Flows, intake and listeners enqueue these; the performers in `bot.effects` (and the
+PagerDuty event handler) take the same payload types back. Priorities: opening a channel
+comes first, then what a person asked for, then keeping the channel's summary up to date,
+then the optional extras (bookmark, Prometheus graph), so a storm opens every channel before
+it polishes any.
+"""
+
+from typing import Any
+
+from bot.jobs.kinds import JobKind, Payload
+
+SLACK, PAGERDUTY, PROMETHEUS = "slack", "pagerduty", "prometheus"
+
+
+class IncidentRef(Payload):
+    incident: int
+
+
+class Post(Payload):
+    """A message to the incident's channel, or to another channel (a community's)."""
+
+    text: str
+    incident: int | None = None
+    channel: str | None = None
+    blocks: list[dict[str, Any]] | None = None
+
+
+class Invite(Payload):
+    incident: int
+    users: list[str]
+
+
+class Bookmark(Payload):
+    incident: int
+    title: str
+    link: str
+
+
+class CaptureNote(Payload):
+    """A message someone marked with :pushpin:, to become a timeline note."""
+
+    channel: str
+    ts: str
+    incident: int | None = None
+
+
+class Postmortem(Payload):
+    incident: int
+    actor: str | None = None
+
+
+class PagerDutyEvent(Payload):
+    """A V3 webhook delivery, as received (its `event`)."""
+
+    event: dict[str, Any]
+
+
+class Page(Payload):
+    incident: int
+    policy: str
+    explicit: bool = False
+
+
+class PagerDutyNote(Payload):
+    incident: int
+    text: str
+
+
+class People(Payload):
+    """PagerDuty users to invite into the channel; the first may become commander."""
+
+    incident: int
+    users: list[str]
+    commander: bool = False
+
+
+def _incident(p: IncidentRef | Invite | Postmortem | People) -> str:
+    return f"incident:{p.incident}"
+
+
+def _pagerduty(p: IncidentRef | Page | PagerDutyNote) -> str:
+    return f"pagerduty:{p.incident}"
+
+
+def _post_queue(p: Post) -> str | None:
+    if p.incident is not None:
+        return f"incident:{p.incident}"
+    return f"channel:{p.channel}" if p.channel else None
+
+
+def _capture_queue(p: CaptureNote) -> str:
+    return f"incident:{p.incident}" if p.incident is not None else f"channel:{p.channel}"
+
+
+def _event_queue(p: PagerDutyEvent) -> str | None:
+    # One PagerDuty incident's events are handled in the order they came.
+    data = p.event.get("data") or {}
+    incident = data.get("incident") if isinstance(data, dict) else None
+    if isinstance(incident, dict) and incident.get("id"):
+        return f"pagerduty-incident:{incident['id']}"
+    if isinstance(data, dict) and data.get("type") == "incident" and data.get("id"):
+        return f"pagerduty-incident:{data['id']}"
+    return None
+
+
+OPEN_CHANNEL = JobKind(
+    "slack.open_channel",
+    IncidentRef,
+    SLACK,
+    priority=0,
+    queue=_incident,
+    dedup=lambda p: f"slack.open_channel:{p.incident}",
+)
+INVITE = JobKind("slack.invite", Invite, SLACK, priority=1, queue=_incident)
+POST = JobKind("slack.post", Post, SLACK, priority=2, queue=_post_queue)
+CAPTURE_NOTE = JobKind(
+    "slack.capture_note",
+    CaptureNote,
+    SLACK,
+    priority=2,
+    queue=_capture_queue,
+    dedup=lambda p: f"slack.capture:{p.channel}:{p.ts}",
+)
+POSTMORTEM = JobKind(
+    "slack.postmortem",
+    Postmortem,
+    SLACK,
+    priority=2,
+    queue=_incident,
+    dedup=lambda p: f"slack.postmortem:{p.incident}",
+)
+# Its own queue: a refresh waiting out the edit interval holds up nothing else.
+REFRESH = JobKind(
+    "slack.refresh",
+    IncidentRef,
+    SLACK,
+    priority=3,
+    queue=lambda p: f"refresh:{p.incident}",
+    dedup=lambda p: f"slack.refresh:{p.incident}",
+)
+# Optional extras, each in a queue of its own: failing never blocks the incident's other jobs.
+BOOKMARK = JobKind(
+    "slack.bookmark",
+    Bookmark,
+    SLACK,
+    priority=4,
+    queue=lambda p: f"bookmark:{p.incident}",
+    dedup=lambda p: f"slack.bookmark:{p.incident}",
+)
+CONTEXT = JobKind(
+    "prometheus.context",
+    IncidentRef,
+    PROMETHEUS,
+    priority=4,
+    queue=lambda p: f"context:{p.incident}",
+    dedup=lambda p: f"prometheus.context:{p.incident}",
+)
+
+# PagerDuty's webhook events only touch the database (and queue what follows from them).
+PAGERDUTY_EVENT = JobKind("pagerduty.event", PagerDutyEvent, None, priority=1, queue=_event_queue)
+PAGE = JobKind("pagerduty.page", Page, PAGERDUTY, priority=1, queue=_pagerduty)
+RESOLVE_PAGERDUTY = JobKind(
+    "pagerduty.resolve", IncidentRef, PAGERDUTY, priority=2, queue=_pagerduty
+)
+NOTE_PAGERDUTY = JobKind("pagerduty.note", PagerDutyNote, PAGERDUTY, priority=2, queue=_pagerduty)
+PEOPLE = JobKind("pagerduty.people", People, PAGERDUTY, priority=1, queue=_incident)
+
+ALL: tuple[JobKind[Any], ...] = (
+    OPEN_CHANNEL,
+    INVITE,
+    POST,
+    CAPTURE_NOTE,
+    POSTMORTEM,
+    REFRESH,
+    BOOKMARK,
+    CONTEXT,
+    PAGERDUTY_EVENT,
+    PAGE,
+    RESOLVE_PAGERDUTY,
+    NOTE_PAGERDUTY,
+    PEOPLE,
+)
+BY_NAME: dict[str, JobKind[Any]] = {k.name: k for k in ALL}
