@@ -1,4 +1,4 @@
-"""`incident-bot serve | check | route`."""
+"""`incident-bot serve | check | route | jobs`."""
 
 import argparse
 import logging
@@ -12,6 +12,7 @@ from bot.checks import CheckError, check_all
 from bot.config import Settings
 from bot.hubs import Registry, RegistryError
 from bot.incidents.naming import channel_name
+from bot.jobs import cli as jobs_cli
 from bot.runbooks import RunbookError, Runbooks
 
 
@@ -49,10 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     route.add_argument("--hubs", type=Path, help="registry file (default: HUBS_FILE)")
 
+    jobs_cli.add_parser(sub)
+
     args = parser.parse_args(argv)
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.log_level, args.access_log)
+    if args.command == "jobs":
+        return jobs_cli.run(settings, args)
     try:
         registry = Registry.load(args.hubs or settings.resolved_hubs_file())
     except RegistryError as exc:

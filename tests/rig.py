@@ -115,7 +115,13 @@ class SlackRig:
 
         deadline = time.monotonic() + timeout
         while count(self.service.engine, "job", "status IN ('pending', 'running')"):
-            assert time.monotonic() < deadline, "jobs still pending"
+            if time.monotonic() > deadline:
+                with self.service.engine.connect() as conn:
+                    rows = conn.exec_driver_sql(
+                        "SELECT id, kind, status, attempts, run_at, last_error FROM job "
+                        "WHERE status IN ('pending', 'running')"
+                    ).all()
+                raise AssertionError(f"jobs still pending: {rows}")
             time.sleep(0.02)
 
 

@@ -157,9 +157,10 @@ class Worker:
                 self._woken = False
 
     def _kinds_now(self) -> list[str]:
-        return sorted(
-            name for name, p in self.performers.items() if self.health.may_call(p.kind.integration)
-        )
+        # Asked once per integration: a down one lets all its kinds through for one probe.
+        integrations = {p.kind.integration for p in self.performers.values()}
+        allowed = {i for i in integrations if self.health.may_call(i)}
+        return sorted(n for n, p in self.performers.items() if p.kind.integration in allowed)
 
     def _claim(self, limit: int, kinds: list[str] | None = None) -> list[ClaimedJob]:
         jobs = queue.claim(

@@ -1,0 +1,45 @@
+"""`incident-bot jobs [--dead] [--retry ID]`: what the queue holds, and a second chance."""
+
+import argparse
+import sys
+
+import sqlalchemy as sa
+
+from bot.config import Settings
+from bot.db import make_engine, readonly
+from bot.jobs import queue
+
+
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """The `jobs` subcommand's arguments."""
+    jobs = sub.add_parser("jobs", help="list pending and dead jobs; retry a dead one")
+    jobs.add_argument("--dead", action="store_true", help="list the dead jobs instead")
+    jobs.add_argument("--retry", type=int, metavar="ID", help="run a dead job again")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """List jobs, or retry one; 1 if the database cannot be reached or the job is not dead."""
+    engine = make_engine(settings.database_url)
+    try:
+        if args.retry is not None:
+            if not queue.retry_dead(engine, args.retry):
+                print(f"error: job {args.retry} is not dead (see `incident-bot jobs --dead`)")
+                return 1
+            print(f"job {args.retry} will run again")
+            return 0
+        with readonly(engine).connect() as conn:
+            rows = queue.listing(conn, dead=args.dead)
+    except sa.exc.SQLAlchemyError as exc:
+        print(f"error: database: {exc.__cause__ or exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if not rows:
+        print("no dead jobs" if args.dead else "no pending jobs")
+        return 0
+    print(f"{'id':>7}  {'kind':<20} {'status':<8} {'tries':>5}  {'due (UTC)':<19}  queue / error")
+    for r in rows:
+        detail = r.last_error if args.dead and r.last_error else (r.queue_key or "")
+        due = r.run_at.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{r.id:>7}  {r.kind:<20} {r.status:<8} {r.attempts:>5}  {due:<19}  {detail[:120]}")
+    return 0
