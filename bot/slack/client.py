@@ -60,18 +60,23 @@ class SlackClient:
     def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call a Web API method, paced; raise `RetryLater`, `Unreachable` or `GiveUp` as the
         answer warrants."""
-        self._pace(method, kwargs.get("channel") or kwargs.get("channel_id"))
+        channel = kwargs.get("channel") or kwargs.get("channel_id")
+        started = self._pace(method, channel)
         # slack_sdk's own method knows how each endpoint wants its arguments (JSON, form, GET).
         send = getattr(self.web, method.replace(".", "_"))
-        with _decided(self.pacer, method, kwargs.get("channel")):
-            response = send(**kwargs)
+        try:
+            with _decided(self.pacer, method, channel):
+                response = send(**kwargs)
+        finally:
+            self.pacer.answered(method, started, channel=channel)
         data: dict[str, Any] = response.data
         return data
 
-    def _pace(self, method: str, channel: str | None) -> None:
-        wait = self.pacer.reserve(method, channel=channel, ticket=current_job.get())
+    def _pace(self, method: str, channel: str | None) -> float:
+        wait, started = self.pacer.reserve(method, channel=channel, ticket=current_job.get())
         if wait > 0:
             raise RetryLater(wait, f"Slack {method} paced")
+        return started
 
     def bot_user(self) -> str:
         """The bot's own user id."""
@@ -202,15 +207,18 @@ class SlackClient:
         self, channel: str, *, filename: str, title: str, content: str | bytes, comment: str
     ) -> None:
         """Share a file (a postmortem draft, a graph) in a channel."""
-        self._pace("files.getUploadURLExternal", None)
-        with _decided(self.pacer, "files.getUploadURLExternal", None):
-            self.web.files_upload_v2(
-                channel=channel,
-                filename=filename,
-                title=title,
-                content=content,
-                initial_comment=comment,
-            )
+        started = self._pace("files.getUploadURLExternal", None)
+        try:
+            with _decided(self.pacer, "files.getUploadURLExternal", None):
+                self.web.files_upload_v2(
+                    channel=channel,
+                    filename=filename,
+                    title=title,
+                    content=content,
+                    initial_comment=comment,
+                )
+        finally:
+            self.pacer.answered("files.getUploadURLExternal", started)
 
     def user_name(self, user: str) -> str | None:
         """A Slack user's display name."""

@@ -38,9 +38,9 @@ PER_MINUTE: dict[str, int] = {
 # Methods limited per channel instead: calls per second.
 PER_CHANNEL_PER_SECOND: dict[str, int] = {"chat.postMessage": 1}
 
-# Our clock and Slack's see a call a little apart; keep that much clear of the limit.
-MARGIN_FRACTION = 0.01
-MARGIN_SECONDS = 0.03
+# A call is counted from when its answer came (Slack saw it no later), and a little more.
+MARGIN_FRACTION = 0.005
+MARGIN_SECONDS = 0.01
 
 
 @dataclass
@@ -96,15 +96,17 @@ class SlackPacer:
             window = self._windows[key] = _Window(limit, period)
         return window
 
-    def reserve(self, method: str, *, channel: str | None = None, ticket: str | None) -> float:
-        """0 if the call may go now (it is counted); else the seconds until its turn.
+    def reserve(
+        self, method: str, *, channel: str | None = None, ticket: str | None
+    ) -> tuple[float, float]:
+        """(0, when it was counted) if the call may go now; else (seconds until its turn, 0).
 
         Without a ticket (a call made for a person, not a job) the call goes now: it is
         counted, and the jobs make room for it."""
         with self._lock:
             window = self._window(method, channel)
             if window is None:
-                return 0.0
+                return 0.0, 0.0
             now = time.monotonic()
             window.forget(now)
             free = window.free_at(now)
@@ -112,13 +114,29 @@ class SlackPacer:
             if ticket is None or (free <= now and (slot is not None or not window.booked)):
                 window.booked.pop(ticket or "", None)
                 window.calls.append(now)
-                return 0.0
+                return 0.0, now
             if slot is None:
                 slot = window.booked[ticket] = window.book(now)
             elif slot <= now:
                 # Its turn came, but the calls before it went late: wait for the window.
-                return max(free - now, 0.001)
-            return max(slot - now, free - now, 0.001)
+                return max(free - now, 0.001), 0.0
+            return max(slot - now, free - now, 0.001), 0.0
+
+    def answered(self, method: str, started: float, *, channel: str | None = None) -> None:
+        """The call counted at `started` (as `reserve` said) got its answer: count
+        it from now, the latest moment Slack can have seen it, so that a call that sat long
+        in a busy thread before it went out cannot make the next one early in Slack's eyes."""
+        with self._lock:
+            window = self._window(method, channel)
+            if window is None:
+                return
+            try:
+                window.calls.remove(started)
+            except ValueError:
+                return  # forgotten already: older than the window
+            window.calls.append(time.monotonic())
+            if len(window.calls) > 1 and window.calls[-2] > window.calls[-1]:
+                window.calls = deque(sorted(window.calls))
 
     def hold(self, method: str, seconds: float, *, channel: str | None = None) -> None:
         """Slack said 429 anyway (another replica, another app): nothing until then."""
