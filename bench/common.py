@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlencode
 
 import httpx
 import sqlalchemy as sa
@@ -122,6 +123,14 @@ def serve_command(port: int) -> list[str]:
     return [*incident_bot_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
+def serve_supports(flag: str) -> bool:
+    """Whether this `incident-bot serve` takes `flag` (e.g. --no-access-log)."""
+    out = subprocess.run(
+        [*incident_bot_command(), "serve", "--help"], capture_output=True, text=True, check=False
+    ).stdout
+    return flag in out
+
+
 def bot_env(database_url: str, **settings: str) -> dict[str, str]:
     """The caller's environment without any of the bot's settings, then the bench's."""
     names = {name.upper() for name in Settings.model_fields}
@@ -189,6 +198,38 @@ def sign(body: bytes, secret: str) -> dict[str, str]:
     base = b"v0:" + stamp.encode() + b":" + body
     digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
+
+
+def slash_command(text: str, *, channel: str = "CGENERAL", user: str = "UBENCH") -> bytes:
+    """The form body Slack POSTs for `/incident <text>` (as tests/rig.py builds it)."""
+    form = {
+        "token": "legacy",
+        "team_id": "T1",
+        "channel_id": channel,
+        "channel_name": "general",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": "/incident",
+        "text": text,
+        "response_url": "https://hooks.slack.invalid/commands/1",
+        "trigger_id": "1337.42.abcd",
+    }
+    return urlencode(form).encode()
+
+
+def pagerduty_signature(body: bytes, secret: str) -> dict[str, str]:
+    """The header PagerDuty signs a V3 webhook delivery with."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-PagerDuty-Signature": f"v1={digest}"}
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (NaN for no values)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.4999)))
+    return ordered[rank - 1]
 
 
 def version(dist: str) -> str:

@@ -122,8 +122,9 @@ def create_app(
 
     def after_commit(results: list[IngestResult]) -> None:
         # Only for new jobs: alerts joining an incident whose refresh waits already add none.
-        if any(r.jobs for r in results):
-            worker.wake()
+        jobs = sum(r.jobs for r in results)
+        if jobs:
+            worker.wake(jobs)
 
     intake = IntakeWriter(
         engine, registry, on_commit=after_commit, prometheus_context=prometheus is not None

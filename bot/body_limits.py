@@ -37,7 +37,7 @@ def limit_for(path: str) -> int:
 
 class BodyLimits:
     """Pure ASGI middleware: 413 on a declared or streamed body past the path's limit, 400 on
-    a NUL in the query string; nothing past the limit is ever buffered."""
+    a NUL in the path or query string; nothing past the limit is ever buffered."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -47,9 +47,10 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         query: bytes = scope.get("query_string", b"")
-        if b"%00" in query or b"\x00" in query:
-            # No parameter means a NUL, and PostgreSQL cannot even compare text holding one.
-            await _answer(send, 400, "query strings must not contain NUL characters")
+        if b"%00" in query or b"\x00" in query or "\x00" in scope["path"]:
+            # No parameter or path means a NUL, and PostgreSQL cannot even compare text
+            # holding one.
+            await _answer(send, 400, "paths and query strings must not contain NUL characters")
             return
         limit = limit_for(scope["path"])
         declared = _content_length(scope)

@@ -34,6 +34,10 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        # The webhook's own series, bound once: it is the hot path.
+        self.alerts_firing = self.alerts_received.labels("firing")
+        self.alerts_resolved = self.alerts_received.labels("resolved")
+        self.alertmanager_seconds = self.webhook_seconds.labels("alertmanager")
         self.jobs_finished = Counter(
             "incident_bot_jobs_finished",
             "Job attempts, by kind and outcome.",

@@ -20,6 +20,7 @@ from bot.hubs import Registry, Route
 from bot.incidents import effects
 from bot.incidents.flows import open_channel_later, refresh_later
 from bot.incidents.models import Incident
+from bot.jobs import queue
 from bot.jobs.queue import enqueue
 from bot.timeline.models import Kind
 from bot.timeline.service import add_many, event_row
@@ -383,8 +384,12 @@ class _Batch:
         add_many(self.conn, events)
         # Incidents whose alerts changed show it in their Slack summary; a new incident's
         # channel is opened with its alerts already in it.
-        for number in sorted({e["incident_number"] for e in events} - self.opened):
-            if refresh_later(self.conn, number):
+        touched = sorted({e["incident_number"] for e in events} - self.opened)
+        # Most of a storm joins incidents whose refresh waits already: look before inserting.
+        key = {n: effects.REFRESH.dedup(effects.IncidentRef(incident=n)) or "" for n in touched}
+        waiting = queue.waiting(self.conn, list(key.values()))
+        for number in touched:
+            if key[number] not in waiting and refresh_later(self.conn, number):
                 # Credited to a delivery that touched it, so the worker is woken for it.
                 who = next((r for r in self.results if number in r.incidents), None)
                 if who is not None:

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.alerts.models import Alert
 from bot.db import readonly, utcnow
 from bot.effects.summary import SummaryInputs, build_summary
 from bot.hubs import Registry
@@ -36,6 +35,9 @@ from bot.slack.client import SlackClient
 log = logging.getLogger(__name__)
 
 MAX_NAME_ATTEMPTS = 50
+# How many edit intervals a refresh waits while channels are still being opened; whatever
+# ends the wait (the summary posted, the last channel open) runs it sooner.
+OPENING_WAIT = 4
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,6 @@ class _View:
 
     incident: Incident
     roles: dict[str, str]
-    inputs: SummaryInputs
     opening: bool  # its channel-opening job still waits or runs
     others_opening: bool  # some incident's channel-opening job waits or runs
 
@@ -88,23 +89,22 @@ class ChannelEffects:
 
     def _view(self, number: int) -> _View:
         with Session(self.reader) as session:
-            incident = session.get(Incident, number)
-            if incident is None:
-                raise GiveUp(f"no incident {number}")
+            incident = self._get(session, number)
             roles = flows.roles_of(session, incident)
-            alerts = session.exec(
-                select(Alert).where(Alert.incident_number == number).order_by(col(Alert.id))
-            ).all()
             conn = session.connection()
             opening = queue.pending(conn, effects.OPEN_CHANNEL.name, f"incident:{number}")
             others = opening or queue.any_pending(conn, effects.OPEN_CHANNEL.name)
-            inputs = SummaryInputs.read(incident, alerts)
             session.expunge(incident)
-        return _View(incident, roles, inputs, opening, others)
+        return _View(incident, roles, opening, others)
 
-    def _summary(self, view: _View) -> tuple[str, list[blocks.Block], blocks.Summary]:
-        summary = build_summary(self.registry, self.runbooks, view.inputs, view.roles)
-        text, body = blocks.summary(summary)
+    def _summary(self, number: int) -> tuple[str, list[blocks.Block], blocks.Summary]:
+        """The summary as it should look now, read afresh."""
+        with Session(self.reader) as session:
+            incident = self._get(session, number)
+            roles = flows.roles_of(session, incident)
+            inputs = SummaryInputs.read(session, incident)
+            summary = build_summary(self.registry, self.runbooks, inputs, roles)
+            text, body = blocks.summary(summary)
         return text, body, summary
 
     # -- opening
@@ -122,7 +122,7 @@ class ChannelEffects:
         assert channel is not None
         self._invite(view.incident, list(view.roles.values()))
         if view.incident.slack_summary_ts is None:
-            text, body, summary = self._summary(view)
+            text, body, summary = self._summary(p.incident)
             ts = self.slack.post(channel, text, body)
             with Session(self.engine) as session:
                 incident = self._get(session, p.incident)
@@ -131,8 +131,12 @@ class ChannelEffects:
                 incident.slack_summary_at = utcnow()
                 session.add(incident)
                 conn = session.connection()
-                # The topic, and whatever changed while the summary was being written.
-                queue.enqueue(conn, effects.REFRESH, effects.IncidentRef(incident=p.incident))
+                # The topic, and whatever changed while the summary was being written: now,
+                # not when a refresh that found no channel yet planned to look again.
+                queue.hurry(conn, effects.REFRESH, effects.IncidentRef(incident=p.incident))
+                if not queue.any_pending(conn, effects.OPEN_CHANNEL.name, besides=job.id):
+                    # The last channel of a storm is open: the edits held back may go.
+                    queue.release_waiting(conn, effects.REFRESH.name)
                 if summary.runbook_url:
                     queue.enqueue(
                         conn,
@@ -242,7 +246,8 @@ class ChannelEffects:
         channel, ts = incident.slack_channel_id, incident.slack_summary_ts
         if channel is None or ts is None:
             if view.opening:
-                raise RetryLater(self.edit_interval, "the channel is still being opened")
+                # Opening the channel hurries this job along once the summary is posted.
+                raise RetryLater(OPENING_WAIT * self.edit_interval, "the channel is being opened")
             return  # no channel (Slack refused it for good): nothing to refresh
         topic = blocks.topic(incident, view.roles.get("commander"))[:250]
         if topic != incident.slack_topic:
@@ -252,17 +257,19 @@ class ChannelEffects:
                 stored.slack_topic = topic
                 session.add(stored)
                 session.commit()
-        text, body, _ = self._summary(view)
-        shown = digest(text, body)
-        if shown == incident.slack_summary_digest:
-            return
+        # Whether to wait is decided before the alerts are read: waiting is the common case.
         last = incident.slack_summary_at
         wait = self.edit_interval - (utcnow() - last).total_seconds() if last else 0.0
         if incident.slack_summary_edits >= 1 and view.others_opening:
-            # Every channel opens before any summary is edited twice.
-            wait = max(wait, self.edit_interval)
+            # Every channel opens before any summary is edited twice; the last one to open
+            # releases this job.
+            wait = max(wait, OPENING_WAIT * self.edit_interval)
         if wait > 0:
             raise RetryLater(wait, "summary edits are coalesced")
+        text, body, _ = self._summary(p.incident)
+        shown = digest(text, body)
+        if shown == incident.slack_summary_digest:
+            return
         self.slack.update(channel, ts, text, body)
         with Session(self.engine) as session:
             stored = self._get(session, p.incident)

@@ -61,6 +61,30 @@ def enqueue(conn: sa.Connection, kind: JobKind[P], payload: P, *, delay: float =
     return added is not None
 
 
+_WAITING = sa.select(job.c.dedup_key).where(
+    job.c.dedup_key.in_(sa.bindparam("keys", expanding=True))
+)
+
+
+def waiting(conn: sa.Connection, keys: Sequence[str]) -> set[str]:
+    """Which of these dedup keys a job holds now (one read, where inserting would do nothing)."""
+    if not keys:
+        return set()
+    return set(conn.execute(_WAITING, {"keys": list(keys)}).scalars())
+
+
+def hurry(conn: sa.Connection, kind: JobKind[P], payload: P) -> None:
+    """Enqueue, or have the waiting job of the same dedup key run now rather than later."""
+    if enqueue(conn, kind, payload):
+        return
+    now = utcnow()
+    conn.execute(
+        sa.update(job)
+        .where(job.c.dedup_key == kind.dedup(payload), job.c.status == PENDING, job.c.run_at > now)
+        .values(run_at=now, updated_at=now)
+    )
+
+
 def _ready(now: datetime, kinds: Sequence[str]) -> sa.ColumnElement[bool]:
     earlier = job.alias("earlier")
     ready = sa.or_(
@@ -198,31 +222,40 @@ def postpone(
     It takes its dedup key back, so what is requested meanwhile joins it; if a newer job of
     the same key already waits, that one will do the work and this one is done."""
     now = utcnow()
+    done = (
+        sa.update(job)
+        .where(job.c.id == claimed.id, job.c.locked_by == worker_id)
+        .values(status=DONE, locked_by=None, locked_until=None, updated_at=now)
+    )
+    back = (
+        sa.update(job)
+        .where(job.c.id == claimed.id, job.c.locked_by == worker_id)
+        .values(
+            status=PENDING,
+            dedup_key=dedup_key,
+            attempts=job.c.attempts - 1,
+            run_at=now + timedelta(seconds=delay),
+            locked_by=None,
+            locked_until=None,
+            updated_at=now,
+        )
+    )
     with engine.begin() as conn:
         newer = (
             dedup_key is not None
             and conn.execute(sa.select(job.c.id).where(job.c.dedup_key == dedup_key)).first()
         )
         if newer:
-            conn.execute(
-                sa.update(job)
-                .where(job.c.id == claimed.id, job.c.locked_by == worker_id)
-                .values(status=DONE, locked_by=None, locked_until=None, updated_at=now)
-            )
+            conn.execute(done)
             return DONE
-        conn.execute(
-            sa.update(job)
-            .where(job.c.id == claimed.id, job.c.locked_by == worker_id)
-            .values(
-                status=PENDING,
-                dedup_key=dedup_key,
-                attempts=job.c.attempts - 1,
-                run_at=now + timedelta(seconds=delay),
-                locked_by=None,
-                locked_until=None,
-                updated_at=now,
-            )
-        )
+        try:
+            # A savepoint: the key may be taken between the look and the write (by a
+            # replica's intake, on PostgreSQL); the newer job then does the work.
+            with conn.begin_nested():
+                conn.execute(back)
+        except sa.exc.IntegrityError:
+            conn.execute(done)
+            return DONE
     return PENDING
 
 
@@ -363,12 +396,22 @@ def pending(conn: sa.Connection, kind: str, queue_key: str) -> bool:
     return found is not None
 
 
-def any_pending(conn: sa.Connection, kind: str) -> bool:
-    """Whether any job of this kind waits or runs."""
-    found = conn.execute(
-        sa.select(job.c.id).where(job.c.kind == kind, job.c.status.in_([PENDING, RUNNING])).limit(1)
-    ).first()
-    return found is not None
+def any_pending(conn: sa.Connection, kind: str, *, besides: int | None = None) -> bool:
+    """Whether any job of this kind (other than `besides`) waits or runs."""
+    query = sa.select(job.c.id).where(job.c.kind == kind, job.c.status.in_([PENDING, RUNNING]))
+    if besides is not None:
+        query = query.where(job.c.id != besides)
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def release_waiting(conn: sa.Connection, kind: str) -> None:
+    """Have every waiting job of this kind run now (what they waited for has happened)."""
+    now = utcnow()
+    conn.execute(
+        sa.update(job)
+        .where(job.c.kind == kind, job.c.status == PENDING, job.c.run_at > now)
+        .values(run_at=now, updated_at=now)
+    )
 
 
 def _aware(value: object) -> datetime:

@@ -113,11 +113,15 @@ class Worker:
             t.join(timeout)
         self._threads.clear()
 
-    def wake(self) -> None:
-        """Look for work now rather than at the next poll (called after enqueueing)."""
+    def wake(self, jobs: int | None = None) -> None:
+        """Look for work now rather than at the next poll (called after enqueueing `jobs`):
+        as many threads as there are new jobs, not every thread for one job."""
         with self._wake:
             self._woken = True
-            self._wake.notify_all()
+            if jobs is None:
+                self._wake.notify_all()
+            else:
+                self._wake.notify(max(1, min(jobs, self.threads)))
 
     def run_once(self, limit: int = 100) -> int:
         """Claim and perform up to `limit` ready jobs in this thread; returns how many ran."""
@@ -145,9 +149,10 @@ class Worker:
                     due = None
                 self._maybe_purge()
                 self._database(ok=True)
-            except sa.exc.SQLAlchemyError as exc:
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
                 self._database(ok=False, reason=str(exc.__cause__ or exc)[:200])
             except Exception:
+                # A bug: the job in hand keeps its lease until it runs out, then runs again.
                 log.exception("worker: unexpected error; carrying on")
             wait = self.poll_interval if due is None else min(self.poll_interval, due)
             with self._wake:

@@ -27,7 +27,8 @@ class Summary:
     role_names: dict[str, str]
     domain: str | None = None
     community: str | None = None
-    alerts: list[tuple[str, str]] = field(default_factory=list)  # (alertname, status)
+    # (alertname, status, how many), as counted by the database.
+    alerts: list[tuple[str, str, int]] = field(default_factory=list)
     runbook_title: str | None = None
     runbook_url: str | None = None
     first_steps: tuple[str, ...] = ()
@@ -102,9 +103,11 @@ def summary(s: Summary) -> tuple[str, list[Block]]:
     return text, blocks
 
 
-def _alert_lines(alerts: list[tuple[str, str]]) -> str:
-    firing = Counter(name for name, status in alerts if status == "firing")
-    resolved = Counter(name for name, status in alerts if status != "firing")
+def _alert_lines(alerts: list[tuple[str, str, int]]) -> str:
+    firing: Counter[str] = Counter()
+    resolved: Counter[str] = Counter()
+    for name, status, n in alerts:
+        (firing if status == "firing" else resolved)[name] += n
     names = sorted(set(firing) | set(resolved), key=lambda n: (-firing[n], n))
     lines = []
     for name in names[:MAX_ALERT_LINES]:
@@ -117,7 +120,8 @@ def _alert_lines(alerts: list[tuple[str, str]]) -> str:
     if len(names) > MAX_ALERT_LINES:
         lines.append(f"• ... and {len(names) - MAX_ALERT_LINES} more alert names")
     total = sum(firing.values())
-    return f"*Alerts* ({total} firing of {len(alerts)})\n" + "\n".join(lines)
+    everything = total + sum(resolved.values())
+    return f"*Alerts* ({total} firing of {everything})\n" + "\n".join(lines)
 
 
 def _md(text: str) -> Block:

@@ -20,6 +20,21 @@ from bot.validation import has_nul
 MAX_AGE_SECONDS = 5 * 60
 # Slack sends a handful of fields; a form of thousands is not from Slack.
 MAX_FORM_FIELDS = 100
+# Slack's user, channel and team ids are about 11 characters; the columns keeping them are 40.
+MAX_ID = 40
+ID_PATHS = (
+    ("user_id",),
+    ("channel_id",),
+    ("team_id",),
+    ("user", "id"),
+    ("channel", "id"),
+    ("team", "id"),
+    ("container", "channel_id"),
+    ("event", "user"),
+    ("event", "item_user"),
+    ("event", "channel_id"),
+    ("event", "item", "channel"),
+)
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
@@ -58,7 +73,19 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
     if has_nul(parsed):
         # PostgreSQL cannot store NUL in text, and Slack never sends one.
         raise HTTPException(400, detail="strings must not contain NUL characters")
+    if not _ids_fit(parsed):
+        raise HTTPException(400, detail=f"Slack ids are at most {MAX_ID} characters")
     return parsed
+
+
+def _ids_fit(parsed: dict[str, Any]) -> bool:
+    for path in ID_PATHS:
+        value: Any = parsed
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and len(value) > MAX_ID:
+            return False
+    return True
 
 
 def _form(text: str) -> dict[str, str]:

@@ -3,7 +3,9 @@
 slack_sdk POSTs every method to `<base_url><method>`, whatever the method's documented verb:
 chat.* and views.* send a JSON body, the rest a form-encoded one. Slack answers API errors
 with HTTP 200 and {"ok": false, "error": ...}; rate limits are a 429 with Retry-After, which
-tests inject with `fail_next`.
+tests inject with `fail_next`, or which the fake enforces itself at Slack's published
+per-method limits once told to with `tiers(scale)` (or `FakeSlack(rate_scale=...)`); by
+default there are no limits.
 
 Slack reads JSON bodies only on write methods; read methods (conversations.history, users.info,
 ...) silently drop JSON arguments and answer as if none were sent, a bug that then looks like
@@ -13,13 +15,16 @@ missing data. The fake refuses such calls loudly instead (see `FORM_ONLY`).
 from __future__ import annotations
 
 import json
+import math
 import mimetypes
 import random
 import re
 import string
 import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from tests.fakes.server import FakeServer, Recorded, Reply
 
@@ -44,6 +49,96 @@ FORM_ONLY = frozenset(
         "users.lookupByEmail",
     }
 )
+
+
+# Slack's published rate limits (https://docs.slack.dev/apis/web-api/rate-limits), in calls per
+# minute per workspace and method, for the methods an incident bot meets. Methods not listed
+# are not limited by the fake.
+TIER_2, TIER_3, TIER_4 = 20, 50, 100
+RATE_LIMITS: dict[str, int] = {
+    "conversations.create": TIER_2,
+    "conversations.setTopic": TIER_2,
+    "bookmarks.add": TIER_2,
+    "conversations.list": TIER_2,
+    "chat.update": TIER_3,
+    "conversations.invite": TIER_3,
+    "users.lookupByEmail": TIER_3,
+    "conversations.history": TIER_3,
+    "users.info": TIER_4,
+    "files.getUploadURLExternal": TIER_4,
+    "files.completeUploadExternal": TIER_4,
+}
+# chat.postMessage: about one message per second per channel, "short bursts above that
+# allowed": a token bucket of POST_BURST messages refilled at one a second.
+POST_PER_SECOND = 1.0
+POST_BURST = 3
+# Float slack in the window arithmetic, so that waiting exactly the time a 429 named is enough.
+_EPSILON = 1e-9
+
+
+class RateLimiter:
+    """Slack's per-method limits for one workspace, with time divided by `scale`.
+
+    A method of `limits` allows `limits[method]` calls in any sliding window of `60 / scale`
+    seconds; chat.postMessage allows, per channel, a burst of `post_burst` messages refilled
+    at `POST_PER_SECOND * scale` a second. Only admitted calls count: a refused call spends
+    nothing. `admit` answers None (admitted, and counted) or the exact seconds until the call
+    would be admitted.
+    """
+
+    def __init__(
+        self,
+        scale: float = 1.0,
+        *,
+        limits: Mapping[str, int] = RATE_LIMITS,
+        post_burst: int = POST_BURST,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, not {scale}")
+        if post_burst < 1:
+            raise ValueError(f"post_burst must be at least 1, not {post_burst}")
+        self.scale = scale
+        self.window = 60.0 / scale
+        self.limits = dict(limits)
+        self.post_burst = post_burst
+        self.post_rate = POST_PER_SECOND * scale
+        self.clock = clock
+        self._admitted: dict[str, deque[float]] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
+
+    def admit(
+        self, method: str, channel: str | None = None, at: float | None = None
+    ) -> float | None:
+        """Count a call to `method` (in `channel`, for chat.postMessage) at `at` (default:
+        now) if the limits allow it; otherwise the seconds until they would."""
+        now = self.clock() if at is None else at
+        if method == "chat.postMessage":
+            return self._post(channel or "", now)
+        limit = self.limits.get(method)
+        if limit is None:
+            return None
+        admitted = self._admitted.setdefault(method, deque())
+        while admitted and admitted[0] <= now - self.window + _EPSILON:
+            admitted.popleft()
+        if len(admitted) < limit:
+            admitted.append(now)
+            return None
+        return admitted[0] + self.window - now
+
+    def _post(self, channel: str, now: float) -> float | None:
+        tokens, then = self._buckets.get(channel, (float(self.post_burst), now))
+        tokens = min(float(self.post_burst), tokens + max(0.0, now - then) * self.post_rate)
+        if tokens >= 1 - _EPSILON:
+            self._buckets[channel] = (max(0.0, tokens - 1), now)
+            return None
+        self._buckets[channel] = (tokens, now)
+        return (1 - tokens) / self.post_rate
+
+
+def retry_after(wait: float) -> str:
+    """The Retry-After header for a wait: whole seconds, at least 1, as Slack sends it."""
+    return str(max(1, math.ceil(wait - _EPSILON)))
 
 
 class SlackError(Exception):
@@ -84,14 +179,24 @@ class FakeSlack(FakeServer):
 
     With `token` set, requests must carry `Authorization: Bearer <token>` (or a `token`
     argument); otherwise they are answered {"ok": false, "error": "invalid_auth"}.
+
+    With `rate_scale` set (or after `tiers(scale)`), Slack's per-method limits are enforced
+    (see `RateLimiter`): a call over its limit is answered HTTP 429 with `Retry-After` and
+    {"ok": false, "error": "ratelimited"}, and does nothing. `stats()` counts calls and 429s
+    by method, limits or not.
     """
 
     raw_paths = ("/upload/",)
     form_only = FORM_ONLY
 
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, *, rate_scale: float | None = None) -> None:
         super().__init__()
         self.token = token
+        self.limiter: RateLimiter | None = None
+        # Web API method -> {"calls", "ok", "ratelimited"}, as stats() shows them.
+        self._stats: dict[str, dict[str, int]] = {}
+        if rate_scale is not None:
+            self.tiers(rate_scale)
         self.channels: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.ephemerals: list[dict[str, Any]] = []
@@ -160,6 +265,52 @@ class FakeSlack(FakeServer):
             self.users[user_id] = user
         return user
 
+    # -- rate limits
+
+    def tiers(
+        self,
+        scale: float = 1.0,
+        *,
+        post_burst: int = POST_BURST,
+        limits: Mapping[str, int] = RATE_LIMITS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Self:
+        """Enforce Slack's per-method limits from now on, their windows `60 / scale` seconds
+        long (10: a minute's allowance every 6 s); `clock` is the fake's time, for tests."""
+        with self.lock:
+            self.limiter = RateLimiter(scale, limits=limits, post_burst=post_burst, clock=clock)
+        return self
+
+    def no_limits(self) -> None:
+        """Stop enforcing rate limits (the default)."""
+        with self.lock:
+            self.limiter = None
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per Web API method: `calls` received (authenticated ones), `ok` answered
+        {"ok": true}, `ratelimited` answered 429 by the limits (injected failures aside)."""
+        with self.lock:
+            return {m: dict(counts) for m, counts in sorted(self._stats.items())}
+
+    def _count(self, method: str, what: str) -> None:
+        counts = self._stats.setdefault(method, {"calls": 0, "ok": 0, "ratelimited": 0})
+        counts[what] += 1
+
+    def _rate_limited(self, method: str, args: dict[str, Any]) -> Reply | None:
+        if self.limiter is None:
+            return None
+        channel = None
+        if method == "chat.postMessage":
+            # Per channel: a name and an id of one channel share their allowance.
+            channel = _arg(args, "channel") or ""
+            found = self.channel_by_name(channel.lstrip("#"))
+            channel = found["id"] if found is not None else channel
+        wait = self.limiter.admit(method, channel)
+        if wait is None:
+            return None
+        self._count(method, "ratelimited")
+        return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": retry_after(wait)})
+
     # -- the server
 
     def error_body(self, status: int) -> Any:
@@ -175,17 +326,23 @@ class FakeSlack(FakeServer):
             given = auth[len("Bearer ") :] if auth.startswith("Bearer ") else args.get("token")
             if given != self.token:
                 return Reply(200, {"ok": False, "error": "invalid_auth"})
+        self._count(method, "calls")
         api = getattr(self, "_api_" + method.replace(".", "_"), None)
         if api is None:
             return Reply(200, {"ok": False, "error": "unknown_method"})
+        limited = self._rate_limited(method, args)
+        if limited is not None:
+            return limited
         if method in self.form_only and req.json:
             hint = f"[ERROR] {method} reads form or query arguments; Slack ignores a JSON body"
             error = {"error": "invalid_arguments", "response_metadata": {"messages": [hint]}}
             return Reply(200, {"ok": False, **error})
         try:
-            return Reply(200, {"ok": True, **api(args)})
+            reply = Reply(200, {"ok": True, **api(args)})
         except SlackError as e:
             return Reply(200, {"ok": False, "error": e.code, **e.extra})
+        self._count(method, "ok")
+        return reply
 
     # -- state
 
