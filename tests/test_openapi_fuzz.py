@@ -73,6 +73,13 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
+# The service runs in this process, and its threads (the worker's retry jitter, the fake
+# Slack's ids) draw from the global `random` while Hypothesis generates a case in this one;
+# Hypothesis then blames the strategy, which it cannot tell from another thread.
+@pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning"
+)
 # Small and without deadlines: this runs in CI on every push, within seconds per operation.
 @settings(
     max_examples=25,

@@ -23,6 +23,8 @@ def button(rt: Runtime, body: dict[str, Any]) -> str | None:
         number = int(action.get("value", ""))
     except ValueError:
         return "this button does not name an incident"
+    if not 0 < number < 2**31:  # past the column's range: no such incident, not a crash
+        return f"incident #{number} does not exist"
     with Session(rt.engine) as session:
         incident = session.get(Incident, number)
         if incident is None:

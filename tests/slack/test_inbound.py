@@ -181,3 +181,37 @@ def test_signed_headers_are_checked_against_the_exact_body(rig: SlackRig):
     with rig.service.client() as c:
         assert c.post("/slack/events", content=body + b"&x=1", headers=headers).status_code == 401
         assert c.post("/slack/events", content=body, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param(
+            urlencode({"command": "/incident", "text": "note hi", "user_id": "U" * 41}),
+            FORM,
+            id="command-user",
+        ),
+        pytest.param(
+            urlencode({"command": "/incident", "text": "list", "channel_id": "C" * 41}),
+            FORM,
+            id="command-channel",
+        ),
+        pytest.param(
+            urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U" * 41}})}),
+            FORM,
+            id="payload-user",
+        ),
+        pytest.param(
+            json.dumps({"type": "event_callback", "event": {"item": {"channel": "C" * 41}}}),
+            "application/json",
+            id="event-item-channel",
+        ),
+    ],
+)
+def test_slack_ids_longer_than_their_columns_are_400(rig: SlackRig, body: str, content_type: str):
+    r = rig.post(body.encode(), content_type)
+    assert r.status_code == 400 and "ids" in r.json()["detail"]
+
+
+def test_slack_ids_as_long_as_their_columns_are_fine(rig: SlackRig):
+    assert rig.command("list", user="U" * 40, channel="C" * 40).status_code == 200
