@@ -58,6 +58,11 @@ class BodyLimits:
             # Answered before a byte of the body is read; the server discards the rest.
             await _answer(send, 413, BodyTooLarge(limit).detail)
             return
+        if declared is not None:
+            # The server reads no more than a declared length: nothing left to watch (and the
+            # hot path, every Alertmanager delivery, pays for no wrappers).
+            await self.app(scope, receive, send)
+            return
 
         received = 0
         started = False

@@ -27,6 +27,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_aware(value: object) -> datetime:
+    """A time read back from an aggregate (naive, or text on SQLite), in UTC."""
+    found = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(found, datetime):
+        raise TypeError(f"not a time: {value!r}")
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Stores UTC, returns aware datetimes: SQLite has no time zones, PostgreSQL keeps them."""
 

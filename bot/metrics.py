@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from bot.incidents.models import Incident
 from bot.jobs.health import IntegrationHealth
 from bot.jobs.models import DEAD, DONE, PENDING, RUNNING
-from bot.jobs.queue import depth, oldest_ready_age
+from bot.jobs.reads import depth, oldest_ready_age
 
 incident = Incident.__table__  # type: ignore[attr-defined]
 

@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.db import make_engine, migrate, utcnow
 from bot.incidents import effects
 from bot.jobs import queue
-from bot.jobs.attempt import GiveUp, RetryLater, Unreachable
+from bot.jobs.attempt import GiveUp, RetryLater, Unreachable, heard_from
 from bot.jobs.kinds import JobKind, Payload
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer, Worker
@@ -120,16 +120,6 @@ def test_retry_after_is_honoured_and_a_postponed_attempt_does_not_count(engine: 
     assert 28 < wait <= 30
     # Not before its time, even when asked.
     assert worker.run_once() == 0
-
-
-def test_a_failure_the_remote_side_asks_to_wait_out_counts(engine: Engine):
-    def failing(job: ClaimedJob) -> None:
-        raise RetryLater(30, "try later", failed=True)
-
-    add(engine)
-    Worker(engine, [work(failing)], backoff_base=0).run_once()
-    [row] = job_rows(engine)
-    assert row.status == "pending" and row.attempts == 1 and "try later" in row.last_error
 
 
 def test_give_up_and_exhausted_attempts_keep_the_job_as_dead(engine: Engine):
@@ -280,6 +270,7 @@ def test_an_unreachable_integration_is_probed_and_its_jobs_run_as_soon_as_it_is_
         calls.append(job.payload["n"])
         if not up.is_set():
             raise Unreachable("slack", "connection refused")
+        heard_from("slack")  # as the adapter does on any answer
 
     for n in range(5):
         add(engine, "test.slack", n=n)
@@ -298,6 +289,10 @@ def test_an_unreachable_integration_is_probed_and_its_jobs_run_as_soon_as_it_is_
         # While down, one probe per interval, not every job at its own pace.
         assert len(calls) <= 2 + 0.6 / 0.3 + 1
         assert worker.health.unreachable() == {"slack": "slack unreachable: connection refused"}
+        # An outage is not the jobs' fault: however long it lasts, none moves towards dead.
+        rows = job_rows(engine)
+        assert all(r.attempts <= 1 and r.first_failed_at is None for r in rows), rows
+        assert any("connection refused" in (r.last_error or "") for r in rows)
         up.set()
         wait_for(lambda: count(engine, "job", "status = 'done'") == 5, timeout=5)
     finally:

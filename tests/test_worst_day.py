@@ -387,3 +387,21 @@ def test_replicas_share_a_storm_and_do_every_slack_write_once(
         assert len(summaries(slack, channel)) == 1
     topics = Counter(r.args.get("channel") for r in slack.calls("conversations.setTopic"))
     assert set(topics.values()) == {1}, topics
+
+
+def test_someone_slack_will_not_invite_never_keeps_the_summary_out(
+    quick: Settings, fakes: tuple[FakeSlack, FakePagerDuty], caplog: pytest.LogCaptureFixture
+) -> None:
+    slack, pd = fakes
+    refused = {"ok": False, "error": "user_is_restricted"}
+    slack.fail_next("conversations.invite", 200, times=100, body=refused)
+    with running(quick) as svc:
+        rig = SlackRig(svc, slack, pd)
+        storm_on(rig, HUBS[:1])
+        wait_for(lambda: channels_ready(rig, 1))
+        rig.wait_idle()
+        assert count(svc.engine, "job", "status = 'dead'") == 0
+    [channel] = slack.channels
+    assert len(summaries(slack, channel)) == 1
+    assert len(slack.calls("conversations.invite")) == 1  # said once, not retried for an hour
+    assert any("could not invite" in r.getMessage() for r in caplog.records)

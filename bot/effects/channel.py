@@ -23,21 +23,23 @@ from bot.hubs import Registry
 from bot.incidents import effects, flows
 from bot.incidents.models import Incident
 from bot.incidents.naming import channel_name
-from bot.jobs import queue
+from bot.jobs import queue, reads
 from bot.jobs.attempt import GiveUp, RetryLater
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer
 from bot.pagerduty.client import PagerDutyClient
 from bot.runbooks import Runbooks
 from bot.slack import blocks
-from bot.slack.client import SlackClient
+from bot.slack.client import SlackClient, SlackError
 
 log = logging.getLogger(__name__)
 
 MAX_NAME_ATTEMPTS = 50
 # How many edit intervals a refresh waits while channels are still being opened; whatever
 # ends the wait (the summary posted, the last channel open) runs it sooner.
-OPENING_WAIT = 4
+OPENING_WAIT = 8
+# The longest a summary edit is held back for channels still opening, in edit intervals.
+MAX_HOLD = 40
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,9 @@ class ChannelEffects:
             incident = self._get(session, number)
             roles = flows.roles_of(session, incident)
             conn = session.connection()
-            opening = queue.pending(conn, effects.OPEN_CHANNEL.name, f"incident:{number}")
-            others = opening or queue.any_pending(conn, effects.OPEN_CHANNEL.name)
+            opening = reads.pending(conn, effects.OPEN_CHANNEL.name, f"incident:{number}")
+            # A channel job that is failing (Slack refuses it) holds nobody's edits back.
+            others = opening or reads.any_pending(conn, effects.OPEN_CHANNEL.name, healthy=True)
             session.expunge(incident)
         return _View(incident, roles, opening, others)
 
@@ -120,34 +123,40 @@ class ChannelEffects:
             view = self._view(p.incident)
         channel = view.incident.slack_channel_id
         assert channel is not None
-        self._invite(view.incident, list(view.roles.values()))
         if view.incident.slack_summary_ts is None:
-            text, body, summary = self._summary(p.incident)
-            ts = self.slack.post(channel, text, body)
-            with Session(self.engine) as session:
-                incident = self._get(session, p.incident)
-                incident.slack_summary_ts = ts
-                incident.slack_summary_digest = digest(text, body)
-                incident.slack_summary_at = utcnow()
-                session.add(incident)
-                conn = session.connection()
-                # The topic, and whatever changed while the summary was being written: now,
-                # not when a refresh that found no channel yet planned to look again.
-                queue.hurry(conn, effects.REFRESH, effects.IncidentRef(incident=p.incident))
-                if not queue.any_pending(conn, effects.OPEN_CHANNEL.name, besides=job.id):
-                    # The last channel of a storm is open: the edits held back may go.
-                    queue.release_waiting(conn, effects.REFRESH.name)
-                if summary.runbook_url:
-                    queue.enqueue(
-                        conn,
-                        effects.BOOKMARK,
-                        effects.Bookmark(
-                            incident=p.incident,
-                            title=summary.runbook_title or "Runbook",
-                            link=summary.runbook_url,
-                        ),
-                    )
-                session.commit()
+            self._post_summary(p.incident, channel, job)
+        # After the summary: a person who cannot be invited must not keep the channel empty.
+        self._invite(view.incident, list(view.roles.values()))
+
+    def _post_summary(self, number: int, channel: str, job: ClaimedJob) -> None:
+        text, body, summary = self._summary(number)
+        ts = self.slack.post(channel, text, body)
+        with Session(self.engine) as session:
+            incident = self._get(session, number)
+            incident.slack_summary_ts = ts
+            incident.slack_summary_digest = digest(text, body)
+            incident.slack_summary_at = utcnow()
+            session.add(incident)
+            conn = session.connection()
+            ref = effects.IncidentRef(incident=number)
+            # The topic, and whatever changed while the summary was being written, now; and
+            # the Prometheus graph that waits for the channel.
+            queue.hurry(conn, effects.REFRESH, ref)
+            queue.hurry(conn, effects.CONTEXT, ref, add=False)
+            if not reads.any_pending(conn, effects.OPEN_CHANNEL.name, besides=job.id):
+                # The last channel of a storm is open: the edits held back may go.
+                queue.release_waiting(conn, effects.REFRESH.name)
+            if summary.runbook_url:
+                queue.enqueue(
+                    conn,
+                    effects.BOOKMARK,
+                    effects.Bookmark(
+                        incident=number,
+                        title=summary.runbook_title or "Runbook",
+                        link=summary.runbook_url,
+                    ),
+                )
+            session.commit()
 
     def _create_channel(self, incident: Incident) -> None:
         # A retry after Slack created the channel but before we saved its id finds it taken:
@@ -230,7 +239,12 @@ class ChannelEffects:
         missing = [u for u in dict.fromkeys(users) if u and u not in incident.slack_invited]
         if not missing or incident.slack_channel_id is None:
             return
-        self.slack.invite(incident.slack_channel_id, missing)
+        try:
+            self.slack.invite(incident.slack_channel_id, missing)
+        except SlackError as exc:
+            # Someone Slack will not invite (deactivated, a guest, a missing scope): said once,
+            # and not tried again, rather than holding the channel's job for an hour.
+            log.warning("incident %s: could not invite %s: %s", incident.number, missing, exc)
         with Session(self.engine) as session:
             stored = self._get(session, incident.number or 0)
             stored.slack_invited = sorted({*stored.slack_invited, *missing})
@@ -260,9 +274,14 @@ class ChannelEffects:
         # Whether to wait is decided before the alerts are read: waiting is the common case.
         last = incident.slack_summary_at
         wait = self.edit_interval - (utcnow() - last).total_seconds() if last else 0.0
-        if incident.slack_summary_edits >= 1 and view.others_opening:
+        held = (utcnow() - last).total_seconds() if last else 0.0
+        if (
+            incident.slack_summary_edits >= 1
+            and view.others_opening
+            and held < MAX_HOLD * self.edit_interval
+        ):
             # Every channel opens before any summary is edited twice; the last one to open
-            # releases this job.
+            # releases this job (and a stream of new incidents holds it back ten minutes at most).
             wait = max(wait, OPENING_WAIT * self.edit_interval)
         if wait > 0:
             raise RetryLater(wait, "summary edits are coalesced")

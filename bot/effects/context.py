@@ -10,7 +10,7 @@ from bot.alerts.models import Alert
 from bot.db import readonly
 from bot.incidents import effects
 from bot.incidents.models import Incident
-from bot.jobs import queue
+from bot.jobs import queue, reads
 from bot.jobs.attempt import GiveUp, RetryLater
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer
@@ -20,7 +20,7 @@ from bot.slack.client import SlackClient
 
 log = logging.getLogger(__name__)
 
-CHANNEL_WAIT_SECONDS = 2.0
+CHANNEL_WAIT_SECONDS = 120.0
 
 
 class ContextEffects:
@@ -53,7 +53,7 @@ class ContextEffects:
                 select(Alert).where(Alert.incident_number == p.incident).order_by(col(Alert.id))
             ).first()
             channel, known = incident.slack_channel_id, incident.prometheus_context
-            opening = channel is None and queue.pending(
+            opening = channel is None and reads.pending(
                 session.connection(), effects.OPEN_CHANNEL.name, f"incident:{p.incident}"
             )
             alertname = first.alertname if first else ""
@@ -61,7 +61,8 @@ class ContextEffects:
         if first is None:
             return
         if opening and self.slack is not None:
-            # The graph goes to the channel: wait for it, holding up nothing else.
+            # The graph goes to the channel: wait for it, holding up nothing else (posting
+            # the summary hurries this job along).
             raise RetryLater(CHANNEL_WAIT_SECONDS, "the channel is still being opened")
         rule = self.rules.get(alertname)
         expr = expression_of(generator) or (rule.expr if rule else None)

@@ -11,7 +11,7 @@ from bot.db import readonly
 from bot.hubs import Registry
 from bot.incidents import effects, flows
 from bot.incidents.models import Incident
-from bot.jobs import queue
+from bot.jobs import reads
 from bot.jobs.attempt import GiveUp, RetryLater
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer
@@ -50,7 +50,7 @@ class MessageEffects:
             if incident is None:
                 raise GiveUp(f"no incident {number}")
             channel = incident.slack_channel_id
-            opening = channel is None and queue.pending(
+            opening = channel is None and reads.pending(
                 session.connection(), effects.OPEN_CHANNEL.name, f"incident:{number}"
             )
         if channel is None:
@@ -71,7 +71,7 @@ class MessageEffects:
     def bookmark(self, p: effects.Bookmark, job: ClaimedJob) -> None:
         """Bookmark the runbook; a retry first looks whether the last try got through."""
         channel = self._channel(p.incident)
-        if job.attempts > 1 and self.slack.has_bookmark(channel, p.link):
+        if job.retried and self.slack.has_bookmark(channel, p.link):
             return
         self.slack.bookmark(channel, p.title, p.link)
 

@@ -124,9 +124,17 @@ class PagingEffects:
             if incident is None:
                 raise GiveUp(f"no incident {p.incident}")
             if p.commander and "commander" not in flows.roles_of(session, incident):
+                # Invited below with the others, not once more by the role.
                 flows.assign_role(
-                    session, self.registry, incident, role="commander", user=found[0], actor=None
+                    session,
+                    self.registry,
+                    incident,
+                    role="commander",
+                    user=found[0],
+                    actor=None,
+                    tell_slack=False,
                 )
+                flows.refresh_later(session.connection(), p.incident)
             queue.enqueue(
                 session.connection(),
                 effects.INVITE,

@@ -141,11 +141,13 @@ REFRESH = JobKind(
     dedup=lambda p: f"slack.refresh:{p.incident}",
 )
 # Optional extras, each in a queue of its own: failing never blocks the incident's other jobs.
+# The bookmark is paced by an allowance of its own, in step with the channels it follows:
+# ahead of the edits, or a storm's bookmarks would trail far behind its channels.
 BOOKMARK = JobKind(
     "slack.bookmark",
     Bookmark,
     SLACK,
-    priority=4,
+    priority=1,
     queue=lambda p: f"bookmark:{p.incident}",
     dedup=lambda p: f"slack.bookmark:{p.incident}",
 )

@@ -8,18 +8,12 @@ from contextvars import ContextVar
 
 
 class RetryLater(Exception):
-    """Run the job again after `seconds`.
+    """Run the job again after `seconds`: not a failure (our own pacing, a rate limit, a step
+    that waits for another), so it does not count towards the job's death."""
 
-    `failed` says whether this attempt counts as a failure (it does for an error the remote
-    side asked us to wait out after failing; it does not when our own pacing, or a rate limit,
-    only postponed the call: the job did nothing wrong and must not move towards dead)."""
-
-    def __init__(
-        self, seconds: float, reason: str = "retry later", *, failed: bool = False
-    ) -> None:
+    def __init__(self, seconds: float, reason: str = "retry later") -> None:
         super().__init__(f"{reason} (retry in {seconds:.3g}s)")
         self.seconds = max(0.0, seconds)
-        self.failed = failed
 
 
 class GiveUp(Exception):
@@ -40,3 +34,22 @@ class Unreachable(Exception):
 # Which job an adapter's call is made for: Slack's pacer keeps a job's place in line across
 # the deferrals of that job (see `bot.slack.pacing`). Set by the worker around each attempt.
 current_job: ContextVar[str | None] = ContextVar("current_job", default=None)
+
+# The integrations that answered during the current attempt, whatever they said: only a real
+# answer tells the worker that an integration which was down is back. Set by the worker.
+answered: ContextVar[set[str] | None] = ContextVar("answered", default=None)
+
+
+def heard_from(integration: str) -> None:
+    """An adapter got an HTTP answer from `integration` (even an error)."""
+    found = answered.get()
+    if found is not None:
+        found.add(integration)
+
+
+def retry_after(value: object, default: float = 30.0) -> float:
+    """The seconds of a `Retry-After` header's value (Slack and PagerDuty send whole seconds)."""
+    try:
+        return max(0.0, float(str(value))) if value is not None else default
+    except ValueError:
+        return default

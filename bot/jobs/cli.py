@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from bot.config import Settings
 from bot.db import make_engine, readonly
-from bot.jobs import queue
+from bot.jobs import queue, reads
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -28,7 +28,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"job {args.retry} will run again")
             return 0
         with readonly(engine).connect() as conn:
-            rows = queue.listing(conn, dead=args.dead)
+            rows = reads.listing(conn, dead=args.dead)
     except sa.exc.SQLAlchemyError as exc:
         print(f"error: database: {exc.__cause__ or exc}", file=sys.stderr)
         return 1

@@ -7,13 +7,13 @@ work only reads, so idle workers never take SQLite's write lock.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bot.db import insert_ignoring, utcnow
+from bot.db import UTCDateTime, as_aware, insert_ignoring, utcnow
 from bot.jobs.kinds import JobKind, Payload
 from bot.jobs.models import DEAD, DONE, PENDING, RUNNING, Job
 
@@ -34,6 +34,13 @@ class ClaimedJob:
     first_failed_at: datetime | None
     # The worker whose lease had expired when this one took the job over, if any.
     taken_from: str | None = None
+    # Why its last attempt did not finish, if one did not (a failure or an outage).
+    last_error: str | None = None
+
+    @property
+    def retried(self) -> bool:
+        """Whether an earlier attempt may have got as far as the outside world."""
+        return self.attempts > 1 or self.last_error is not None or self.taken_from is not None
 
 
 def enqueue(conn: sa.Connection, kind: JobKind[P], payload: P, *, delay: float = 0) -> bool:
@@ -61,8 +68,12 @@ def enqueue(conn: sa.Connection, kind: JobKind[P], payload: P, *, delay: float =
     return added is not None
 
 
-_WAITING = sa.select(job.c.dedup_key).where(
-    job.c.dedup_key.in_(sa.bindparam("keys", expanding=True))
+# Locked (PostgreSQL): a replica cannot claim the waiting job, and read the state, before the
+# change that found it waiting commits; SQLite's one writer gives the same for free.
+_WAITING = (
+    sa.select(job.c.dedup_key)
+    .where(job.c.dedup_key.in_(sa.bindparam("keys", expanding=True)))
+    .with_for_update()
 )
 
 
@@ -73,9 +84,10 @@ def waiting(conn: sa.Connection, keys: Sequence[str]) -> set[str]:
     return set(conn.execute(_WAITING, {"keys": list(keys)}).scalars())
 
 
-def hurry(conn: sa.Connection, kind: JobKind[P], payload: P) -> None:
-    """Enqueue, or have the waiting job of the same dedup key run now rather than later."""
-    if enqueue(conn, kind, payload):
+def hurry(conn: sa.Connection, kind: JobKind[P], payload: P, *, add: bool = True) -> None:
+    """Have the waiting job of the same dedup key run now rather than later (with `add`,
+    enqueue one if none waits)."""
+    if add and enqueue(conn, kind, payload):
         return
     now = utcnow()
     conn.execute(
@@ -85,23 +97,65 @@ def hurry(conn: sa.Connection, kind: JobKind[P], payload: P) -> None:
     )
 
 
-def _ready(now: datetime, kinds: Sequence[str]) -> sa.ColumnElement[bool]:
-    earlier = job.alias("earlier")
-    ready = sa.or_(
-        sa.and_(job.c.status == PENDING, job.c.run_at <= now),
+# The statements the worker runs in a loop, built once: SQLAlchemy then only looks them up in
+# its compiled cache instead of building and keying a new expression per poll and claim.
+_earlier = job.alias("earlier")
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+_READY = sa.and_(
+    sa.or_(
+        sa.and_(job.c.status == PENDING, job.c.run_at <= _NOW),
         # A worker that died mid-job stops renewing its lease; the job is then taken again.
-        sa.and_(job.c.status == RUNNING, job.c.locked_until < now),
+        sa.and_(job.c.status == RUNNING, job.c.locked_until < _NOW),
+    ),
+    job.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+    ~sa.select(_earlier.c.id)
+    .where(
+        _earlier.c.queue_key == job.c.queue_key,
+        _earlier.c.id < job.c.id,
+        _earlier.c.status.in_([PENDING, RUNNING]),
     )
-    blocked = (
-        sa.select(earlier.c.id)
-        .where(
-            earlier.c.queue_key == job.c.queue_key,
-            earlier.c.id < job.c.id,
-            earlier.c.status.in_([PENDING, RUNNING]),
-        )
-        .exists()
+    .exists(),
+)
+_ANY_READY = sa.select(job.c.id).where(_READY).limit(1)
+_NEXT_DUE = sa.select(
+    sa.func.min(sa.case((job.c.status == PENDING, job.c.run_at), else_=job.c.locked_until))
+).where(
+    job.c.kind.in_(sa.bindparam("kinds", expanding=True)),
+    sa.or_(
+        sa.and_(job.c.status == PENDING, job.c.run_at > _NOW),
+        sa.and_(job.c.status == RUNNING, job.c.locked_until > _NOW),
+    ),
+)
+_PICK = (
+    sa.select(job.c.id, job.c.status, job.c.locked_by)
+    .where(_READY)
+    .order_by(job.c.priority, job.c.run_at, job.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer()))
+    .with_for_update(skip_locked=True)
+)
+_TAKE = (
+    sa.update(job)
+    .where(job.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(
+        status=RUNNING,
+        # A job being performed no longer stands in for later requests of the same work
+        # (it may have read the state before they were made): free its dedup key.
+        dedup_key=None,
+        attempts=job.c.attempts + 1,
+        locked_by=sa.bindparam("worker"),
+        locked_until=sa.bindparam("until", type_=UTCDateTime()),
+        updated_at=_NOW,
     )
-    return sa.and_(ready, job.c.kind.in_(list(kinds)), ~blocked)
+    .returning(
+        job.c.id,
+        job.c.kind,
+        job.c.payload,
+        job.c.attempts,
+        job.c.max_attempts,
+        job.c.first_failed_at,
+        job.c.last_error,
+    )
+)
 
 
 def wait_for_work(conn: sa.Connection, kinds: Sequence[str]) -> float | None:
@@ -111,22 +165,13 @@ def wait_for_work(conn: sa.Connection, kinds: Sequence[str]) -> float | None:
     if not kinds:
         return None
     now = utcnow()
-    if conn.execute(sa.select(job.c.id).where(_ready(now, kinds)).limit(1)).first():
+    args = {"now": now, "kinds": list(kinds)}
+    if conn.execute(_ANY_READY, args).first():
         return 0.0
-    due = conn.execute(
-        sa.select(
-            sa.func.min(sa.case((job.c.status == PENDING, job.c.run_at), else_=job.c.locked_until))
-        ).where(
-            job.c.kind.in_(list(kinds)),
-            sa.or_(
-                sa.and_(job.c.status == PENDING, job.c.run_at > now),
-                sa.and_(job.c.status == RUNNING, job.c.locked_until > now),
-            ),
-        )
-    ).scalar()
+    due = conn.execute(_NEXT_DUE, args).scalar()
     if due is None:
         return None
-    return max(0.0, (_aware(due) - now).total_seconds())
+    return max(0.0, (as_aware(due) - now).total_seconds())
 
 
 def claim(
@@ -136,44 +181,23 @@ def claim(
     if not kinds:
         return []
     now = utcnow()
-    pick = (
-        sa.select(job.c.id, job.c.status, job.c.locked_by)
-        .where(_ready(now, kinds))
-        .order_by(job.c.priority, job.c.run_at, job.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    take = (
-        sa.update(job)
-        .where(job.c.id.in_(sa.bindparam("ids", expanding=True)))
-        .values(
-            status=RUNNING,
-            # A job being performed no longer stands in for later requests of the same work
-            # (it may have read the state before they were made): free its dedup key.
-            dedup_key=None,
-            attempts=job.c.attempts + 1,
-            locked_by=worker_id,
-            locked_until=now + timedelta(seconds=lease),
-            updated_at=now,
-        )
-        .returning(
-            job.c.id,
-            job.c.kind,
-            job.c.payload,
-            job.c.attempts,
-            job.c.max_attempts,
-            job.c.first_failed_at,
-        )
-    )
     # Two statements, not UPDATE ... WHERE id IN (subquery): PostgreSQL may run such a
     # subquery more than once and so take more rows than LIMIT. The row locks (PostgreSQL)
     # or the write lock taken at BEGIN (SQLite) keep other workers off the picked rows.
     with engine.begin() as conn:
-        picked = conn.execute(pick).all()
+        picked = conn.execute(_PICK, {"now": now, "kinds": list(kinds), "limit": limit}).all()
         if not picked:
             return []
         previous = {r.id: r.locked_by for r in picked if r.status == RUNNING}
-        rows = conn.execute(take, {"ids": [r.id for r in picked]}).all()
+        rows = conn.execute(
+            _TAKE,
+            {
+                "ids": [r.id for r in picked],
+                "worker": worker_id,
+                "until": now + timedelta(seconds=lease),
+                "now": now,
+            },
+        ).all()
     return [
         ClaimedJob(
             r.id,
@@ -183,6 +207,7 @@ def claim(
             r.max_attempts,
             r.first_failed_at,
             previous.get(r.id),
+            r.last_error,
         )
         for r in rows
     ]
@@ -215,7 +240,13 @@ def complete(engine: Engine, job_id: int, *, worker_id: str) -> None:
 
 
 def postpone(
-    engine: Engine, claimed: ClaimedJob, *, worker_id: str, delay: float, dedup_key: str | None
+    engine: Engine,
+    claimed: ClaimedJob,
+    *,
+    worker_id: str,
+    delay: float,
+    dedup_key: str | None,
+    error: str | None = None,
 ) -> str:
     """Put a job back untouched, to run after `delay`: its attempt does not count.
 
@@ -240,6 +271,10 @@ def postpone(
             updated_at=now,
         )
     )
+    if error:
+        # Why it waits, when that is an outage (`incident-bot jobs` shows it); kept through
+        # later postponements, so a retry knows an earlier try may have got through.
+        back = back.values(last_error=error[:2000])
     with engine.begin() as conn:
         newer = (
             dedup_key is not None
@@ -299,7 +334,8 @@ def fail(
 
 
 def release(engine: Engine, kinds: Sequence[str]) -> int:
-    """Run now the jobs of these kinds that wait out a failure (their integration is back)."""
+    """Run now the jobs of these kinds that wait out a failure or an outage (their integration
+    is back)."""
     if not kinds:
         return 0
     now = utcnow()
@@ -309,7 +345,7 @@ def release(engine: Engine, kinds: Sequence[str]) -> int:
             .where(
                 job.c.kind.in_(list(kinds)),
                 job.c.status == PENDING,
-                job.c.first_failed_at.is_not(None),
+                job.c.last_error.is_not(None),
                 job.c.run_at > now,
             )
             # Their time to give up starts again: the outage was not their fault.
@@ -330,80 +366,6 @@ def retry_dead(engine: Engine, job_id: int) -> bool:
     return bool(result.rowcount)
 
 
-@dataclass(frozen=True, slots=True)
-class JobRow:
-    """A job as `incident-bot jobs` lists it."""
-
-    id: int
-    kind: str
-    status: str
-    attempts: int
-    run_at: datetime
-    created_at: datetime
-    queue_key: str | None
-    last_error: str | None
-
-
-def listing(conn: sa.Connection, *, dead: bool, limit: int = 200) -> list[JobRow]:
-    """Pending and running jobs (or dead ones), oldest first."""
-    statuses = [DEAD] if dead else [PENDING, RUNNING]
-    rows = conn.execute(
-        sa.select(
-            job.c.id,
-            job.c.kind,
-            job.c.status,
-            job.c.attempts,
-            job.c.run_at,
-            job.c.created_at,
-            job.c.queue_key,
-            job.c.last_error,
-        )
-        .where(job.c.status.in_(statuses))
-        .order_by(job.c.id)
-        .limit(limit)
-    ).all()
-    return [JobRow(*r) for r in rows]
-
-
-def depth(conn: sa.Connection) -> dict[tuple[str, str], int]:
-    """How many jobs there are of each (kind, status), done ones included."""
-    rows = conn.execute(
-        sa.select(job.c.kind, job.c.status, sa.func.count()).group_by(job.c.kind, job.c.status)
-    ).all()
-    return {(kind, status): n for kind, status, n in rows}
-
-
-def oldest_ready_age(conn: sa.Connection) -> float:
-    """Seconds the longest-waiting ready job has been due (0 when none is)."""
-    now = utcnow()
-    oldest = conn.execute(
-        sa.select(sa.func.min(job.c.run_at)).where(job.c.status == PENDING, job.c.run_at <= now)
-    ).scalar()
-    if oldest is None:
-        return 0.0
-    return max(0.0, (now - _aware(oldest)).total_seconds())
-
-
-def pending(conn: sa.Connection, kind: str, queue_key: str) -> bool:
-    """Whether a job of this kind and queue key waits or runs."""
-    found = conn.execute(
-        sa.select(job.c.id)
-        .where(
-            job.c.kind == kind, job.c.queue_key == queue_key, job.c.status.in_([PENDING, RUNNING])
-        )
-        .limit(1)
-    ).first()
-    return found is not None
-
-
-def any_pending(conn: sa.Connection, kind: str, *, besides: int | None = None) -> bool:
-    """Whether any job of this kind (other than `besides`) waits or runs."""
-    query = sa.select(job.c.id).where(job.c.kind == kind, job.c.status.in_([PENDING, RUNNING]))
-    if besides is not None:
-        query = query.where(job.c.id != besides)
-    return conn.execute(query.limit(1)).first() is not None
-
-
 def release_waiting(conn: sa.Connection, kind: str) -> None:
     """Have every waiting job of this kind run now (what they waited for has happened)."""
     now = utcnow()
@@ -412,14 +374,6 @@ def release_waiting(conn: sa.Connection, kind: str) -> None:
         .where(job.c.kind == kind, job.c.status == PENDING, job.c.run_at > now)
         .values(run_at=now, updated_at=now)
     )
-
-
-def _aware(value: object) -> datetime:
-    # An aggregate of a date column may come back naive, or as text on SQLite.
-    found = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if not isinstance(found, datetime):
-        raise TypeError(f"not a time: {value!r}")
-    return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 
 def purge_done(engine: Engine, *, older_than: timedelta) -> int:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import pydantic
 import sqlalchemy as sa
@@ -27,13 +27,16 @@ from sqlalchemy.engine import Engine
 
 from bot.db import readonly
 from bot.jobs import queue
-from bot.jobs.attempt import GiveUp, RetryLater, Unreachable, current_job
+from bot.jobs.attempt import GiveUp, RetryLater, Unreachable, answered, current_job
 from bot.jobs.health import IntegrationHealth
 from bot.jobs.kinds import JobKind, P
 from bot.jobs.models import DEAD, DONE
 from bot.jobs.queue import ClaimedJob
 
 log = logging.getLogger(__name__)
+
+Params = ParamSpec("Params")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -133,16 +136,19 @@ class Worker:
     # -- the loop
 
     def _loop(self) -> None:
+        busy = False  # the last pass did a job: more are likely, claim without looking first
         while not self._stop.is_set():
             due: float | None = None
             try:
                 kinds = self._kinds_now()
-                with self.reader.connect() as conn:
-                    due = queue.wait_for_work(conn, kinds)
-                if due == 0:
+                if not busy:
+                    with self.reader.connect() as conn:
+                        due = queue.wait_for_work(conn, kinds)
+                if busy or due == 0:
                     jobs = self._claim(1, kinds)
                     for job in jobs:
                         self._perform(job)
+                    busy = bool(jobs)
                     if jobs:
                         self._database(ok=True)
                         continue
@@ -229,31 +235,64 @@ class Worker:
             payload = kind.payload.model_validate(job.payload)
         except pydantic.ValidationError as exc:
             return self._failed(job, GiveUp(f"payload does not fit {kind.name}: {exc}"), 0, True)
+        heard: set[str] = set()
+        token = answered.set(heard)
+        try:
+            status = self._outcome(job, performer, payload)
+        finally:
+            answered.reset(token)
+        for integration in sorted(heard):
+            if self.health.succeeded(integration):
+                released = queue.release(self.engine, self._kinds_of(integration))
+                log.info("%d waiting %s jobs released", released, integration)
+                self.wake()
+        return status
+
+    def _outcome(self, job: ClaimedJob, performer: Performer[Any], payload: Any) -> str:
+        kind = performer.kind
         try:
             performer.perform(payload, job)
         except RetryLater as exc:
-            if exc.failed:
-                return self._failed(job, exc, exc.seconds)
-            return queue.postpone(
+            return self._settle(
+                queue.postpone,
                 self.engine,
                 job,
                 worker_id=self.id,
                 delay=exc.seconds,
                 dedup_key=kind.dedup(payload),
             )
+        except Unreachable as exc:
+            # Not the job's fault: it waits (its attempts and its time to give up untouched)
+            # and runs as soon as the integration answers a probe.
+            self.health.failed(exc.integration, str(exc))
+            return self._settle(
+                queue.postpone,
+                self.engine,
+                job,
+                worker_id=self.id,
+                delay=self._backoff(job),
+                dedup_key=kind.dedup(payload),
+                error=f"{type(exc).__name__}: {exc}",
+            )
         except GiveUp as exc:
             return self._failed(job, exc, 0, permanent=True)
-        except Unreachable as exc:
-            self.health.failed(exc.integration, str(exc))
-            return self._failed(job, exc, self._backoff(job), quiet=True)
         except Exception as exc:
             return self._failed(job, exc, self._backoff(job))
-        queue.complete(self.engine, job.id, worker_id=self.id)
-        if kind.integration and self.health.succeeded(kind.integration):
-            released = queue.release(self.engine, self._kinds_of(kind.integration))
-            log.info("%d waiting %s jobs released", released, kind.integration)
-            self.wake()
+        self._settle(queue.complete, self.engine, job.id, worker_id=self.id)
         return DONE
+
+    def _settle(self, write: Callable[Params, T], *args: Params.args, **kwargs: Params.kwargs) -> T:
+        """Record how a job ended, retrying while the database is away: a job performed but
+        left RUNNING would run again once its lease ran out (its lease is renewed meanwhile)."""
+        for attempt in range(1, 9):
+            try:
+                return write(*args, **kwargs)
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+                if attempt == 8:
+                    raise
+                self._database(ok=False, reason=str(exc.__cause__ or exc)[:200])
+                time.sleep(min(0.1 * 2**attempt, 5.0))
+        raise AssertionError("unreachable")
 
     def _kinds_of(self, integration: str) -> list[str]:
         return [n for n, p in self.performers.items() if p.kind.integration == integration]
@@ -267,10 +306,10 @@ class Worker:
         exc: Exception,
         delay: float,
         permanent: bool = False,
-        quiet: bool = False,
     ) -> str:
         error = f"{type(exc).__name__}: {exc}"
-        status = queue.fail(
+        status = self._settle(
+            queue.fail,
             self.engine,
             job,
             worker_id=self.id,
@@ -289,8 +328,7 @@ class Worker:
                 error,
                 job.id,
             )
-        elif not quiet:
-            # An unreachable integration is logged once, by its state change, not per job.
+        else:
             log.warning(
                 "job %s %s failed (attempt %d), retry in %.1fs: %s",
                 job.id,

@@ -12,7 +12,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import pdpyras
 
-from bot.jobs.attempt import GiveUp, RetryLater, Unreachable
+from bot.jobs.attempt import GiveUp, RetryLater, Unreachable, heard_from, retry_after
 
 # Who is on call changes by the hour; a storm asks about the same few policies at once.
 ONCALL_CACHE_SECONDS = 30.0
@@ -86,6 +86,7 @@ class PagerDutyClient:
         }
         try:
             created: dict[str, Any] = self.session.rpost("/incidents", json=body)
+            heard_from("pagerduty")
             return created
         except pdpyras.PDHTTPError as exc:
             if exc.response.status_code != 400:
@@ -129,6 +130,7 @@ class PagerDutyClient:
             self.session.rput(
                 f"/incidents/{incident_id}", json={"type": "incident", "status": "resolved"}
             )
+            heard_from("pagerduty")
         except pdpyras.PDHTTPError as exc:
             if exc.response.status_code == 400 and "resolved" in exc.response.text.lower():
                 return
@@ -149,6 +151,8 @@ class _decided:
         return None
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            heard_from("pagerduty")
         if isinstance(exc, pdpyras.PDClientError):
             raise _decide(exc) from exc
 
@@ -158,12 +162,12 @@ def _decide(exc: Exception) -> Exception:
     status = getattr(response, "status_code", None)
     if response is None or status is None:
         return Unreachable("pagerduty", str(exc)[:300])  # no answer at all
+    if status < 500:
+        heard_from("pagerduty")  # an answer, even "no": PagerDuty is up
     if status == 429:
-        try:
-            wait = float(response.headers.get("Retry-After", 30))
-        except (TypeError, ValueError):
-            wait = 30.0
-        return RetryLater(wait, "PagerDuty rate limited")
+        return RetryLater(
+            retry_after(response.headers.get("Retry-After")), "PagerDuty rate limited"
+        )
     if status >= 500:
         return Unreachable("pagerduty", f"HTTP {status}")
     if status in (400, 401, 403, 404):

@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.jobs.attempt import GiveUp, RetryLater, Unreachable, current_job
+from bot.jobs.attempt import GiveUp, RetryLater, Unreachable, current_job, heard_from, retry_after
 from bot.slack.pacing import SlackPacer
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,10 @@ PERMANENT = frozenset(
     }
 )
 
+
+# slack_sdk logs every failed request at ERROR; what fails is logged by the worker instead, once
+# per change of an integration's state, not once per call.
+logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
 
 # How long a user found by email is remembered: a storm looks up the same few people.
 USER_CACHE_SECONDS = 600.0
@@ -257,6 +261,8 @@ class _decided:
         return None
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None or (isinstance(exc, SlackApiError) and exc.response.status_code < 500):
+            heard_from("slack")  # an answer, even "no": Slack is up
         if isinstance(exc, SlackApiError):
             decided = _decide(self.method, exc)
             if isinstance(decided, RetryLater):
@@ -270,11 +276,7 @@ def _decide(method: str, exc: SlackApiError) -> Exception:
     response = exc.response
     if response.status_code == 429:
         headers = {k.lower(): v for k, v in (response.headers or {}).items()}
-        try:
-            retry_after = float(headers.get("retry-after", 30))
-        except (TypeError, ValueError):
-            retry_after = 30.0
-        return RetryLater(retry_after, f"Slack {method} rate limited")
+        return RetryLater(retry_after(headers.get("retry-after")), f"Slack {method} rate limited")
     if response.status_code >= 500:
         return Unreachable("slack", f"{method}: HTTP {response.status_code}")
     error = str(response.get("error", "unknown_error")) if response.data else "no_body"

@@ -12,9 +12,11 @@ from bot.incidents import flows
 from bot.incidents.flows import FlowError
 from bot.incidents.models import Incident
 from bot.incidents.naming import place
+from bot.jobs.attempt import RetryLater, Unreachable
 from bot.pagerduty import flows as pd_flows
 from bot.runtime import Runtime
 from bot.slack import blocks
+from bot.slack.client import SlackError
 from bot.slack.modals import declare_modal
 from bot.timeline.models import TimelineEvent
 
@@ -140,7 +142,14 @@ def _declare(inv: Invocation) -> str:
     if not inv.args:
         if inv.rt.slack is None:
             raise FlowError("Slack is not configured on the bot (SLACK_BOT_TOKEN)")
-        inv.rt.slack.open_view(inv.trigger_id, declare_modal(reg))
+        try:
+            inv.rt.slack.open_view(inv.trigger_id, declare_modal(reg))
+        except (SlackError, RetryLater, Unreachable) as exc:
+            # Slack slow or away, or the trigger expired: say so, and how to do without.
+            raise FlowError(
+                f"could not open the form ({exc}); declare in one line instead: "
+                "`/incident declare <cluster/hub> <sev1..sev4> <title>`"
+            ) from None
         return ""
     parts = inv.args.split(maxsplit=2)
     if len(parts) < 3:

@@ -55,8 +55,10 @@ class _Window:
         while self.calls and self.calls[0] <= now - self.period:
             self.calls.popleft()
         for ticket, slot in list(self.booked.items()):
-            if slot <= now - self.period:
-                del self.booked[ticket]  # its job went elsewhere or died: the slot is free
+            if slot <= now - 3 * self.period:
+                # Its job went elsewhere or died (one merely late in a busy queue keeps its
+                # place): the slot is free.
+                del self.booked[ticket]
 
     def free_at(self, now: float) -> float:
         """When a call may go, by the calls made alone."""
