@@ -45,7 +45,9 @@ The table's `samples` counts the samples that finished, `failures` those that di
 channel, no invite of the right person, or no summary within `--timeout`, or the webhook
 refused the alert); percentiles are nearest-rank over the finished ones.
 
-The alerts carry no runbook (runbooks/ matches none of them), so no bookmark is added.
+The alerts carry no runbook (runbooks/ matches none of them), so no bookmark is added. The bot
+runs with SLACK_RATE_SCALE=100: its Slack pacing and summary edit interval 100 times shorter,
+since the fakes have no limits; bench/storm.py measures the pacing against Slack's tiers.
 The worker polls the queue every second and is woken when an alert opens an incident: a
 sample near 1 s (or a multiple) is the mark of a missed wake-up, and the report says so.
 Everything shares the machine's cores (the fakes run in this process), so compare figures
@@ -577,6 +579,10 @@ def run_bot(
         PAGERDUTY_API_TOKEN=PD_TOKEN,
         PAGERDUTY_API_URL=pd.url,
         PAGERDUTY_FROM_EMAIL=PD_FROM,
+        # The fakes have no rate limits: Slack's windows and the 15 s summary edit interval
+        # shrunk 100x, so that 40 channels in a row measure latency, not Slack's Tier 2 pacing
+        # (20 creates a minute), and the queue empties between samples.
+        SLACK_RATE_SCALE="100",
     )
     if args.worker_threads is not None:
         env["WORKER_THREADS"] = str(args.worker_threads)
@@ -601,7 +607,8 @@ def run_bot(
         bot.close()
         server.stop()
     problems = list(bot.problems)
-    not_done = {k: n for k, n in outcomes.items() if k[1] != "done"}
+    # A postponed attempt (Slack's pacing, the summary edit interval) is no failure.
+    not_done = {k: n for k, n in outcomes.items() if k[1] not in ("done", "postponed")}
     if not_done:
         problems.append(
             "job attempts that did not succeed: "

@@ -40,7 +40,9 @@ class Metrics:
         self.alertmanager_seconds = self.webhook_seconds.labels("alertmanager")
         self.jobs_finished = Counter(
             "incident_bot_jobs_finished",
-            "Job attempts, by kind and outcome.",
+            "Job attempts, by kind and outcome (done, pending: failed and to be retried, dead, "
+            "postponed: its turn or interval had not come, unreachable: its integration did "
+            "not answer).",
             ["kind", "status"],
             registry=self.registry,
         )

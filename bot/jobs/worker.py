@@ -36,6 +36,9 @@ from bot.jobs.queue import ClaimedJob
 log = logging.getLogger(__name__)
 
 Params = ParamSpec("Params")
+# How an attempt ended, besides a job's own statuses, for /metrics: put back for later without
+# counting (pacing, an interval), or waiting for an integration that did not answer.
+POSTPONED, UNREACHABLE = "postponed", "unreachable"
 T = TypeVar("T")
 
 
@@ -253,7 +256,7 @@ class Worker:
         try:
             performer.perform(payload, job)
         except RetryLater as exc:
-            return self._settle(
+            self._settle(
                 queue.postpone,
                 self.engine,
                 job,
@@ -261,11 +264,12 @@ class Worker:
                 delay=exc.seconds,
                 dedup_key=kind.dedup(payload),
             )
+            return POSTPONED
         except Unreachable as exc:
             # Not the job's fault: it waits (its attempts and its time to give up untouched)
             # and runs as soon as the integration answers a probe.
             self.health.failed(exc.integration, str(exc))
-            return self._settle(
+            self._settle(
                 queue.postpone,
                 self.engine,
                 job,
@@ -274,6 +278,7 @@ class Worker:
                 dedup_key=kind.dedup(payload),
                 error=f"{type(exc).__name__}: {exc}",
             )
+            return UNREACHABLE
         except GiveUp as exc:
             return self._failed(job, exc, 0, permanent=True)
         except Exception as exc:
