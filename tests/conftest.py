@@ -5,7 +5,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,12 +85,24 @@ class Service:
         return self.client(AM_TOKEN)
 
 
-def serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
-    """Run `app` under uvicorn in a thread on a free port; returns once it answers."""
+def serve(
+    app: FastAPI,
+    *,
+    log_level: str = "warning",
+    access_log: bool = True,
+    configured: Callable[[], None] | None = None,
+) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Run `app` under uvicorn in a thread on a free port; returns once it answers.
+
+    `configured` runs once uvicorn has set up its logging (which replaces handlers)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on")
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=access_log, ws="none", lifespan="on"
+    )
+    if configured is not None:
+        configured()
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -1,19 +1,16 @@
 """Every log record the service emits, whatever logger and level, for tests about logging."""
 
 import logging
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from bot.app import create_app
 from bot.config import Settings
-from tests.conftest import Service, stop
+from tests.conftest import Service, serve, stop
 
 # uvicorn's loggers do not propagate to the root logger, where pytest's caplog listens.
 LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
@@ -68,22 +65,11 @@ def running_with_logs(
     """The service as `incident-bot serve` runs it (uvicorn at INFO, access log on), its logs
     from the start going to `recorder` too."""
     app: FastAPI = create_app(settings, **kwargs)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="info", access_log=True, ws="none", lifespan="on")
-    if recorder is not None:
-        # Creating the config ran uvicorn's logging setup, which dropped our handler.
-        recorder.attach()
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the service did not start")
-        time.sleep(0.01)
+    # Creating uvicorn's config runs its logging setup, which drops our handler: attach again.
+    server, thread, url = serve(
+        app, log_level="info", configured=recorder.attach if recorder is not None else None
+    )
     try:
-        yield Service(app, f"http://127.0.0.1:{port}", app.state.engine)
+        yield Service(app, url, app.state.engine)
     finally:
         stop(server, thread)
