@@ -10,6 +10,7 @@ when what they show changed, and the summary at most once per edit interval.
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.db import readonly, utcnow
+from bot.effects.rows import incident_of
 from bot.effects.summary import SummaryInputs, build_summary
 from bot.hubs import Registry
 from bot.incidents import effects, flows
@@ -91,7 +93,7 @@ class ChannelEffects:
 
     def _view(self, number: int) -> _View:
         with Session(self.reader) as session:
-            incident = self._get(session, number)
+            incident = incident_of(session, number)
             roles = flows.roles_of(session, incident)
             conn = session.connection()
             opening = reads.pending(conn, effects.OPEN_CHANNEL.name, f"incident:{number}")
@@ -103,7 +105,7 @@ class ChannelEffects:
     def _summary(self, number: int) -> tuple[str, list[blocks.Block], blocks.Summary]:
         """The summary as it should look now, read afresh."""
         with Session(self.reader) as session:
-            incident = self._get(session, number)
+            incident = incident_of(session, number)
             roles = flows.roles_of(session, incident)
             inputs = SummaryInputs.read(session, incident)
             summary = build_summary(self.registry, self.runbooks, inputs, roles)
@@ -132,7 +134,7 @@ class ChannelEffects:
         text, body, summary = self._summary(number)
         ts = self.slack.post(channel, text, body)
         with Session(self.engine) as session:
-            incident = self._get(session, number)
+            incident = incident_of(session, number)
             incident.slack_summary_ts = ts
             incident.slack_summary_digest = digest(text, body)
             incident.slack_summary_at = utcnow()
@@ -181,7 +183,7 @@ class ChannelEffects:
                 if channel is None or channel["id"] in taken:
                     continue
             with Session(self.engine) as session:
-                stored = self._get(session, incident.number or 0)
+                stored = incident_of(session, incident.number or 0)
                 stored.slack_channel_id, stored.slack_channel_name = channel["id"], name
                 session.add(stored)
                 session.commit()
@@ -210,7 +212,7 @@ class ChannelEffects:
                 if user is None:
                     problem = f"{oncall.name} ({oncall.email}) is on call but not in Slack"
         with Session(self.engine) as session:
-            stored = self._get(session, incident.number or 0)
+            stored = incident_of(session, incident.number or 0)
             if "commander" in flows.roles_of(session, stored):
                 return  # someone took command meanwhile
             if user is not None:
@@ -246,7 +248,7 @@ class ChannelEffects:
             # and not tried again, rather than holding the channel's job for an hour.
             log.warning("incident %s: could not invite %s: %s", incident.number, missing, exc)
         with Session(self.engine) as session:
-            stored = self._get(session, incident.number or 0)
+            stored = incident_of(session, incident.number or 0)
             stored.slack_invited = sorted({*stored.slack_invited, *missing})
             session.add(stored)
             session.commit()
@@ -267,18 +269,18 @@ class ChannelEffects:
         if topic != incident.slack_topic:
             self.slack.set_topic(channel, topic)
             with Session(self.engine) as session:
-                stored = self._get(session, p.incident)
+                stored = incident_of(session, p.incident)
                 stored.slack_topic = topic
                 session.add(stored)
                 session.commit()
         # Whether to wait is decided before the alerts are read: waiting is the common case.
         last = incident.slack_summary_at
-        wait = self.edit_interval - (utcnow() - last).total_seconds() if last else 0.0
-        held = (utcnow() - last).total_seconds() if last else 0.0
+        since = (utcnow() - last).total_seconds() if last else math.inf
+        wait = self.edit_interval - since
         if (
             incident.slack_summary_edits >= 1
             and view.others_opening
-            and held < MAX_HOLD * self.edit_interval
+            and since < MAX_HOLD * self.edit_interval
         ):
             # Every channel opens before any summary is edited twice; the last one to open
             # releases this job (and a stream of new incidents holds it back ten minutes at most).
@@ -291,7 +293,7 @@ class ChannelEffects:
             return
         self.slack.update(channel, ts, text, body)
         with Session(self.engine) as session:
-            stored = self._get(session, p.incident)
+            stored = incident_of(session, p.incident)
             stored.slack_summary_digest = shown
             stored.slack_summary_at = utcnow()
             stored.slack_summary_edits += 1
@@ -301,7 +303,7 @@ class ChannelEffects:
     def invite(self, p: effects.Invite, job: ClaimedJob) -> None:
         """Invite people given a role (again if they left: they were asked for)."""
         with Session(self.reader) as session:
-            incident = self._get(session, p.incident)
+            incident = incident_of(session, p.incident)
             session.expunge(incident)
         if incident.slack_channel_id is None:
             return  # opening the channel invites every role holder
@@ -310,14 +312,7 @@ class ChannelEffects:
             return
         self.slack.invite(incident.slack_channel_id, users)
         with Session(self.engine) as session:
-            stored = self._get(session, p.incident)
+            stored = incident_of(session, p.incident)
             stored.slack_invited = sorted({*stored.slack_invited, *users})
             session.add(stored)
             session.commit()
-
-    @staticmethod
-    def _get(session: Session, number: int) -> Incident:
-        incident = session.get(Incident, number)
-        if incident is None:
-            raise GiveUp(f"no incident {number}")
-        return incident

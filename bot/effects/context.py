@@ -8,10 +8,10 @@ from sqlmodel import Session, col, select
 
 from bot.alerts.models import Alert
 from bot.db import readonly
+from bot.effects.rows import incident_of
 from bot.incidents import effects
-from bot.incidents.models import Incident
 from bot.jobs import queue, reads
-from bot.jobs.attempt import GiveUp, RetryLater
+from bot.jobs.attempt import RetryLater
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer
 from bot.prometheus.context import PrometheusContext, describe, expression_of
@@ -46,9 +46,7 @@ class ContextEffects:
     def context(self, p: effects.IncidentRef, job: ClaimedJob) -> None:
         """Store the current value for the summary and share a graph of the last hour."""
         with Session(self.reader) as session:
-            incident = session.get(Incident, p.incident)
-            if incident is None:
-                raise GiveUp(f"no incident {p.incident}")
+            incident = incident_of(session, p.incident)
             first = session.exec(
                 select(Alert).where(Alert.incident_number == p.incident).order_by(col(Alert.id))
             ).first()
@@ -81,8 +79,7 @@ class ContextEffects:
             )
         if text != known:
             with Session(self.engine) as session:
-                stored = session.get(Incident, p.incident)
-                assert stored is not None
+                stored = incident_of(session, p.incident)
                 stored.prometheus_context = text
                 session.add(stored)
                 queue.enqueue(session.connection(), effects.REFRESH, p)

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.db import readonly
+from bot.effects.rows import incident_of
 from bot.hubs import Registry
 from bot.incidents import effects, flows
 from bot.incidents.models import Incident
@@ -46,9 +47,7 @@ class MessageEffects:
     def _channel(self, number: int) -> str:
         """The incident's channel; waits (postponed) while it is being opened."""
         with Session(self.reader) as session:
-            incident = session.get(Incident, number)
-            if incident is None:
-                raise GiveUp(f"no incident {number}")
+            incident = incident_of(session, number)
             channel = incident.slack_channel_id
             opening = channel is None and reads.pending(
                 session.connection(), effects.OPEN_CHANNEL.name, f"incident:{number}"
@@ -99,13 +98,11 @@ class MessageEffects:
         """Write the postmortem draft, with people's names, and share it in the channel."""
         channel = self._channel(p.incident)
         with Session(self.reader) as session:
-            incident = session.get(Incident, p.incident)
-            assert incident is not None
+            incident = incident_of(session, p.incident)
             involved = people(session, incident)
         names = {u: n for u in involved if (n := self.slack.user_name(u))}
         with Session(self.reader) as session:
-            incident = session.get(Incident, p.incident)
-            assert incident is not None
+            incident = incident_of(session, p.incident)
             draft = render(session, self.registry, incident, timezone=self.timezone, names=names)
             title = incident.title
         self.slack.upload_file(
@@ -116,6 +113,5 @@ class MessageEffects:
             comment="Here is the postmortem draft: copy it, fill in the prompts, publish.",
         )
         with Session(self.engine) as session:
-            incident = session.get(Incident, p.incident)
-            assert incident is not None
+            incident = incident_of(session, p.incident)
             flows.postmortem_posted(session, incident, actor=p.actor)

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.db import readonly
+from bot.effects.rows import incident_of
 from bot.hubs import Registry
 from bot.incidents import effects, flows
 from bot.incidents.models import Incident
@@ -51,9 +52,7 @@ class PagingEffects:
 
     def _read(self, number: int) -> Incident:
         with Session(self.reader) as session:
-            incident = session.get(Incident, number)
-            if incident is None:
-                raise GiveUp(f"no incident {number}")
+            incident = incident_of(session, number)
             session.expunge(incident)
         return incident
 
@@ -83,8 +82,7 @@ class PagingEffects:
             details=f"incident-bot incident #{p.incident}",
         )
         with Session(self.engine) as session:
-            stored = session.get(Incident, p.incident)
-            assert stored is not None
+            stored = incident_of(session, p.incident)
             pd_flows.link_pagerduty(
                 session,
                 stored,
@@ -120,9 +118,7 @@ class PagingEffects:
         if not found:
             return
         with Session(self.engine) as session:
-            incident = session.get(Incident, p.incident)
-            if incident is None:
-                raise GiveUp(f"no incident {p.incident}")
+            incident = incident_of(session, p.incident)
             if p.commander and "commander" not in flows.roles_of(session, incident):
                 # Invited below with the others, not once more by the role.
                 flows.assign_role(
