@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import __version__, access_log, rules, runbook_views
 from bot.alerts import views as alert_views
+from bot.alerts import webhook
 from bot.alerts.intake import IngestResult
 from bot.alerts.writer import IntakeWriter
 from bot.body_limits import BodyLimits
@@ -43,6 +45,19 @@ log = logging.getLogger(__name__)
 
 # At most one edit of an incident's summary message per this many seconds.
 EDIT_INTERVAL = 15.0
+
+
+class _App(FastAPI):
+    """FastAPI, but for the Alertmanager webhook: each delivery of an alert storm goes
+    straight to its endpoint, not through FastAPI's middleware, routing and dependencies."""
+
+    alertmanager: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if webhook.is_delivery(scope):
+            await self.alertmanager(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _rules(settings: Settings) -> dict[str, Rule]:
@@ -152,11 +167,14 @@ def create_app(
             worker.stop()
             engine.dispose()
 
-    app = FastAPI(
+    app = _App(
         title="incident-bot",
         version=__version__,
         summary="Incident response for teams that run many JupyterHubs.",
         lifespan=lifespan,
+        # The bot exports its own metrics (/metrics); FastAPI's OpenTelemetry hooks would
+        # look up the providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.registry = registry
@@ -167,13 +185,13 @@ def create_app(
     app.state.worker = worker
     app.state.runtime = runtime
     app.state.slack_bolt = bolt
+    app.alertmanager = webhook.alertmanager_endpoint(app.state)
 
     @app.exception_handler(sa.exc.OperationalError)
     async def database_unavailable(_request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
         log.error("database error: %s", exc)
         return JSONResponse({"detail": "database unavailable; retry"}, status_code=503)
 
-    # The webhook first: routes are matched in order, and it is the hot path.
     app.include_router(alert_views.router)
     app.include_router(health_router)
     app.include_router(incident_views.router)

@@ -29,6 +29,40 @@ alert_t = Alert.__table__  # type: ignore[attr-defined]
 incident_t = Incident.__table__  # type: ignore[attr-defined]
 
 
+# A batch's reads, built once (SQLAlchemy then only looks them up in its statement cache).
+_ALERTS = (
+    sa.select(
+        alert_t.c.id,
+        alert_t.c.fingerprint,
+        alert_t.c.starts_at,
+        alert_t.c.status,
+        alert_t.c.ends_at,
+        alert_t.c.incident_number,
+        alert_t.c.alertname,
+        alert_t.c.cluster,
+        alert_t.c.hub,
+    )
+    .where(alert_t.c.fingerprint.in_(sa.bindparam("fingerprints", expanding=True)))
+    .order_by(alert_t.c.id)
+)
+# The open incidents of the batch's scopes, and those its groups' PagerDuty incidents opened.
+_INCIDENTS = sa.select(
+    incident_t.c.number,
+    incident_t.c.severity,
+    incident_t.c.status,
+    incident_t.c.open_scope,
+    incident_t.c.pagerduty_incident_key,
+).where(
+    sa.or_(
+        incident_t.c.open_scope.in_(sa.bindparam("scopes", expanding=True)),
+        sa.and_(
+            incident_t.c.pagerduty_incident_key.in_(sa.bindparam("keys", expanding=True)),
+            incident_t.c.status != "resolved",
+        ),
+    )
+)
+
+
 @dataclass
 class IngestResult:
     """What one delivery changed."""
@@ -84,34 +118,21 @@ class _Batch:
         self.with_context = with_context
         self.linked: dict[str, int] = {}
         self.results: list[IngestResult] = []
+        self.routes: dict[int, Route] = {}  # by id() of an alert of the batch's payloads
+
+    def route(self, a: AlertmanagerAlert) -> Route:
+        """The alert's route, worked out once per batch."""
+        route = self.routes.get(id(a))
+        if route is None:
+            route = self.routes[id(a)] = self.registry.route(a.labels)
+        return route
 
     def load(self, payloads: Sequence[AlertmanagerPayload]) -> None:
         fingerprints = sorted({a.key() for p in payloads for a in p.alerts})
-        scopes = sorted(
-            {
-                self.registry.route(a.labels).scope
-                for p in payloads
-                for a in p.alerts
-                if a.status == "firing"
-            }
-        )
+        scopes = {self.route(a).scope for p in payloads for a in p.alerts if a.status == "firing"}
         if not fingerprints:
             return
-        for r in self.conn.execute(
-            sa.select(
-                alert_t.c.id,
-                alert_t.c.fingerprint,
-                alert_t.c.starts_at,
-                alert_t.c.status,
-                alert_t.c.ends_at,
-                alert_t.c.incident_number,
-                alert_t.c.alertname,
-                alert_t.c.cluster,
-                alert_t.c.hub,
-            )
-            .where(alert_t.c.fingerprint.in_(fingerprints))
-            .order_by(alert_t.c.id)
-        ):
+        for r in self.conn.execute(_ALERTS, {"fingerprints": fingerprints}):
             self.rows.setdefault(r.fingerprint, []).append(
                 _Row(
                     r.id,
@@ -125,24 +146,14 @@ class _Batch:
                     r.hub,
                 )
             )
-        if scopes:
-            for r in self.conn.execute(
-                sa.select(
-                    incident_t.c.number, incident_t.c.severity, incident_t.c.open_scope
-                ).where(incident_t.c.open_scope.in_(scopes))
-            ):
-                self.open[r.open_scope] = r.number
-                self.severity[r.number] = r.severity
-        keys = sorted({p.group_key_sha256() for p in payloads})
-        for r in self.conn.execute(
-            sa.select(
-                incident_t.c.number, incident_t.c.severity, incident_t.c.pagerduty_incident_key
-            ).where(
-                incident_t.c.pagerduty_incident_key.in_(keys), incident_t.c.status != "resolved"
-            )
-        ):
-            self.linked[r.pagerduty_incident_key] = r.number
-            self.severity[r.number] = r.severity
+        keys = {p.group_key_sha256() for p in payloads}
+        found = self.conn.execute(_INCIDENTS, {"scopes": sorted(scopes), "keys": sorted(keys)})
+        for inc in found:
+            if inc.open_scope in scopes:
+                self.open[inc.open_scope] = inc.number
+            if inc.pagerduty_incident_key in keys and inc.status != "resolved":
+                self.linked[inc.pagerduty_incident_key] = inc.number
+            self.severity[inc.number] = inc.severity
 
     def apply(self, payload: AlertmanagerPayload) -> IngestResult:
         result = IngestResult(received=len(payload.alerts))
@@ -164,7 +175,7 @@ class _Batch:
                     self._fire_again(row, a, result, group_key)
             elif row is None:
                 # Resolved before we ever saw it fire (we were down, say): kept for the record.
-                route = self.registry.route(a.labels)
+                route = self.route(a)
                 self._add_row(a, fp, route, None, group_key, result)
                 result.new += 1
             elif row.status == "resolved" and row.ends_at == a.endsAt:
@@ -188,7 +199,7 @@ class _Batch:
     def _fire_new(
         self, a: AlertmanagerAlert, fp: str, group_key: str, result: IngestResult
     ) -> None:
-        route = self.registry.route(a.labels)
+        route = self.route(a)
         incident = self._incident_for(route, a, result, group_key)
         row = self._add_row(a, fp, route, incident, group_key, result)
         result.new += 1
@@ -197,7 +208,7 @@ class _Batch:
     def _fire_again(
         self, row: _Row, a: AlertmanagerAlert, result: IngestResult, group_key: str
     ) -> None:
-        route = self.registry.route(a.labels)
+        route = self.route(a)
         row.status, row.ends_at, row.changed = "firing", None, True
         row.incident = self._incident_for(route, a, result, group_key)
         result.new += 1
@@ -338,28 +349,7 @@ class _Batch:
         all_rows = [r for rows in self.rows.values() for r in rows]
         added = [r for r in all_rows if r.id is None]
         if added:
-            returned = self.conn.execute(
-                insert_ignoring(self.conn, alert_t, "fingerprint", "starts_at").returning(
-                    alert_t.c.fingerprint, alert_t.c.starts_at
-                ),
-                [
-                    {
-                        **(r.values or {}),
-                        "status": r.status,
-                        "ends_at": r.ends_at,
-                        "incident_number": r.incident,
-                    }
-                    for r in added
-                ],
-            ).all()
-            stored = {(fp, starts) for fp, starts in returned}
-            for r in added:
-                if (r.fingerprint, r.starts_at) not in stored and r.result is not None:
-                    # Another replica stored this very alert a moment ago: it is theirs.
-                    r.result.new -= 1
-                    r.result.unchanged += 1
-                    r.changed = False
-                    self.events = [e for e in self.events if e.row is not r]
+            self._insert(added)
         changed = [r for r in all_rows if r.id is not None and r.changed]
         if changed:
             self.conn.execute(
@@ -395,6 +385,34 @@ class _Batch:
                 if who is not None:
                     who.jobs += 1
 
+    def _insert(self, added: list[_Row]) -> None:
+        rows = [
+            {
+                **(r.values or {}),
+                "status": r.status,
+                "ends_at": r.ends_at,
+                "incident_number": r.incident,
+            }
+            for r in added
+        ]
+        insert = insert_ignoring(self.conn, alert_t, "fingerprint", "starts_at")
+        if self.conn.dialect.name == "sqlite":
+            # The batch has held SQLite's one write lock since before it read: nobody can
+            # have stored these alerts in between, and a plain insert costs much less.
+            self.conn.execute(insert, rows)
+            return
+        returned = self.conn.execute(
+            insert.returning(alert_t.c.fingerprint, alert_t.c.starts_at), rows
+        ).all()
+        stored = {(fp, starts) for fp, starts in returned}
+        for r in added:
+            if (r.fingerprint, r.starts_at) not in stored and r.result is not None:
+                # Another replica stored this very alert a moment ago: it is theirs.
+                r.result.new -= 1
+                r.result.unchanged += 1
+                r.changed = False
+                self.events = [e for e in self.events if e.row is not r]
+
 
 def ingest(
     conn: sa.Connection,
@@ -406,7 +424,12 @@ def ingest(
 ) -> list[IngestResult]:
     """Store deliveries in order and open or join incidents; idempotent for repeats.
 
+    `conn` is in a write transaction (on SQLite one that took the write lock as it began, as
+    bot.db's engines do): what the batch reads stays true until it commits.
+
     With `prometheus_context`, each new incident also gets a job to ask Prometheus about it."""
+    if conn.get_execution_options().get("sqlite_begin") == "DEFERRED":
+        raise ValueError("ingest needs a write transaction, not a read-only one")
     batch = _Batch(conn, registry, now or utcnow(), prometheus_context)
     batch.load(payloads)
     batch.results = [batch.apply(p) for p in payloads]

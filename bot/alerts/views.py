@@ -5,11 +5,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlmodel import col, select
+from starlette.datastructures import State
 
 from bot.alerts.models import Alert
 from bot.alerts.schemas import AlertmanagerPayload, AlertRead, IngestSummary
 from bot.alerts.writer import StoreUnavailable
-from bot.auth import require_bearer
+from bot.auth import check_bearer
 from bot.deps import ApiAuth, ReadSessionDep
 from bot.incidents.service import alert_read
 from bot.incidents.views import MAX_OFFSET, HubFilter, split_hub
@@ -26,11 +27,24 @@ router = APIRouter()
 )
 async def alertmanager_webhook(request: Request) -> Response:
     """Store an Alertmanager delivery (payload version 4); answers once it is committed."""
+    # Served by bot.alerts.webhook ahead of FastAPI's routing; declared here for the OpenAPI
+    # schema, and answering the same should a request ever reach it.
+    authenticate(request.app.state, request.headers.get("authorization"))
+    answer = await store_delivery(request.app.state, await request.body())
+    return Response(answer, media_type="application/json")
+
+
+def authenticate(state: State, authorization: str | None) -> None:
+    """401 unless the `Authorization` header's value is Alertmanager's; before the body is read."""
+    token = state.settings.alertmanager_token
+    check_bearer(authorization, token, "Alertmanager (ALERTMANAGER_TOKEN)")
+
+
+async def store_delivery(state: State, body: bytes) -> bytes:
+    """Validate and store one delivery; the JSON answer, once committed.
+
+    Raises `HTTPException` (400, 422, 503) for what the sender gets instead."""
     started = time.perf_counter()
-    state = request.app.state
-    require_bearer(request, state.settings.alertmanager_token, "Alertmanager (ALERTMANAGER_TOKEN)")
-    # Its size is enforced while it is read, by bot.body_limits.
-    body = await request.body()
     payload = parse_body(AlertmanagerPayload, body)
     try:
         result = await state.intake.submit(payload)
@@ -51,8 +65,8 @@ async def alertmanager_webhook(request: Request) -> Response:
         incidents=sorted(result.incidents | set(result.incidents_opened)),
         incidents_opened=result.incidents_opened,
     )
-    # The hot path: serialized once by pydantic, not validated again by FastAPI.
-    return Response(summary.model_dump_json(), media_type="application/json")
+    # Serialized once by pydantic, not validated again by FastAPI.
+    return summary.model_dump_json().encode()
 
 
 @router.get("/api/alerts", response_model=list[AlertRead], tags=["alerts"], dependencies=[ApiAuth])

@@ -39,7 +39,8 @@ class IntakeWriter:
         registry: Registry,
         *,
         max_batch: int = 64,
-        linger: float = 0.001,
+        linger: float = 0.002,
+        gap: float = 0.0004,
         on_commit: Callable[[list[IngestResult]], None] | None = None,
         prometheus_context: bool = False,
     ) -> None:
@@ -47,6 +48,7 @@ class IntakeWriter:
         self.registry = registry
         self.max_batch = max_batch
         self.linger = linger
+        self.gap = gap
         self._on_commit = on_commit
         self.prometheus_context = prometheus_context
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -84,11 +86,13 @@ class IntakeWriter:
             batch = [first]
             stop = False
             # Linger a moment for the deliveries already on their way: a fuller batch costs
-            # the same few statements and one commit.
+            # the same few statements and one commit. Once none has come for `gap`, the rest
+            # are waiting for this batch's answers: lingering on would only delay them all.
             deadline = time.monotonic() + self.linger
             while len(batch) < self.max_batch:
+                left = deadline - time.monotonic()
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._queue.get(timeout=max(0.0, min(left, self.gap)))
                 except queue.Empty:
                     break
                 if item is _STOP:
