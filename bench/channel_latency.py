@@ -168,7 +168,7 @@ class Scope:
 @dataclass
 class Sample:
     case: str
-    token: str  # unique; ends the incident's title and so its channel name
+    token: str  # unique; ends the alert's name and so its channel's
     scope: Scope
     oncall: str  # the Slack user the invite must name
     sent: float = 0.0
@@ -277,8 +277,10 @@ class Tracker:
 def alert_body(sample: Sample) -> bytes:
     """One Alertmanager v4 delivery holding one new critical alert for the sample's scope."""
     scope = sample.scope
+    # The bot names a channel for the alert that opened it: the token ends the name.
+    alertname = f"JupyterHubUnreachable-{sample.token}"
     labels = {
-        "alertname": "JupyterHubUnreachable",
+        "alertname": alertname,
         "cluster": scope.cluster,
         "namespace": scope.namespace,
         "severity": "critical",
@@ -301,11 +303,11 @@ def alert_body(sample: Sample) -> bytes:
     return json.dumps(
         {
             "version": "4",
-            "groupKey": f'{{}}:{{alertname="JupyterHubUnreachable", probe="{sample.token}"}}',
+            "groupKey": f'{{}}:{{alertname="{alertname}", probe="{sample.token}"}}',
             "truncatedAlerts": 0,
             "status": "firing",
             "receiver": "incident-bot",
-            "groupLabels": {"alertname": "JupyterHubUnreachable"},
+            "groupLabels": {"alertname": alertname},
             "commonLabels": labels,
             "commonAnnotations": alert["annotations"],
             "externalURL": "http://alertmanager.example:9093",

@@ -147,21 +147,20 @@ QUIET_SECONDS = 3.0
 POLL = 0.25
 # Jobs still to do; any other status (done, dead) is final.
 BUSY_STATUSES = ("pending", "running")
-FIRST_ALERT = ("JupyterHubHealthCheckFailing", "critical")
-# The hub-level rules of alerts/*.yaml and their severities (cluster-wide ones, like
-# Prometheus' and Grafana's, would open cluster incidents, not hub ones).
+FIRST_ALERT = ("JupyterHubHealthCheckFailing", "take immediate action")
+# The hub-level rules of alerts/*.yaml (2i2c's real names) and their severities; cluster-wide
+# ones, like Prometheus' and Grafana's, would open cluster incidents, not hub ones.
 HUB_ALERTS = (
-    ("UserServerStartFailures", "same day action needed"),
-    ("HubPodRestarts", "take immediate action"),
-    ("ProxyPodRestarts", "take immediate action"),
-    ("NFSServerPodRestarts", "take immediate action"),
-    ("PodStuckPending", "same day action needed"),
-    ("PodStuckTerminating", "same day action needed"),
-    ("HomeDirectoryDiskNearlyFull", "same day action needed"),
-    ("HomeDirectoryDiskFull", "take immediate action"),
-    ("HubDatabaseDiskNearlyFull", "same day action needed"),
-    ("HubDatabaseDiskFull", "take immediate action"),
-    ("DiskIOSaturated", "action needed this week"),
+    ("At least two servers failed to start in the last 30m", "immediate action needed"),
+    ("proxy pod has restarted", "immediate action needed"),
+    ("jupyterhub-home-nfs pod has restarted", "same day action needed"),
+    ("Pod stuck in Pending for at least 30m", "action needed this week"),
+    ("Pod stuck in Terminating for at least 10m", "action needed this week"),
+    ("home-nfs has 10% of space left", "same day action needed"),
+    ("home-nfs has 0% of space left", "take immediate action"),
+    ("hub-db-dir has 10% of space left", "same day action needed"),
+    ("hub-db-dir has 0% of space left", "take immediate action"),
+    ("Disk IO approaching saturation", "action needed this week"),
 )
 # 2i2c's fleet, roughly: clusters and their number of hubs (171 in all, 30 clusters).
 FLEET = (
@@ -292,7 +291,7 @@ def alert_json(hub: Hub, alertname: str, severity: str, n: int, starts: str) -> 
         "cluster": hub.cluster,
         "namespace": hub.name,
         "severity": severity,
-        "pod": f"{alertname.lower()}-{n:03d}",
+        "pod": f"{re.sub(r'[^a-z0-9]+', '-', alertname.lower())}-{n:03d}",
     }
     fingerprint = hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
     return {

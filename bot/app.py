@@ -155,6 +155,8 @@ def create_app(
             len(registry.clusters),
             sum(len(c.hubs) for c in registry.clusters.values()),
         )
+        for warning in registry.warnings:
+            log.warning("%s", warning)
         intake.start()
         worker.start()
         # Everything loaded so far lives as long as the process: keep the cyclic garbage

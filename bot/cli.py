@@ -1,6 +1,7 @@
 """`incident-bot serve | check | route | jobs`."""
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from bot import rules
 from bot.checks import CheckError, check_all
 from bot.config import Settings
 from bot.hubs import Registry, RegistryError
-from bot.incidents.naming import channel_name
+from bot.incidents.naming import channel_name, channel_subject
 from bot.jobs import cli as jobs_cli
 from bot.runbooks import RunbookError, Runbooks
 
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="an alert label; repeat for each",
     )
     route.add_argument("--hubs", type=Path, help="registry file (default: HUBS_FILE)")
+    route.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
     jobs_cli.add_parser(sub)
 
@@ -64,8 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.command == "check":
+        for warning in registry.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         return _check(registry, settings, args.runbooks, args.alerts)
-    return _route(registry, args.label, parser)
+    return _route(registry, settings, args.label, args.json, parser)
 
 
 def _serve(settings: Settings, host: str, port: int, log_level: str, access_log: bool) -> int:
@@ -100,7 +104,13 @@ def _check(
     return 0
 
 
-def _route(registry: Registry, pairs: list[str], parser: argparse.ArgumentParser) -> int:
+def _route(
+    registry: Registry,
+    settings: Settings,
+    pairs: list[str],
+    as_json: bool,
+    parser: argparse.ArgumentParser,
+) -> int:
     labels: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -110,22 +120,61 @@ def _route(registry: Registry, pairs: list[str], parser: argparse.ArgumentParser
     r = registry.route(labels)
     community = registry.communities.get(r.community) if r.community else None
     hub = registry.hub(r.cluster, r.hub) if r.cluster and r.hub else None
-    title = labels.get("alertname", "alert")
+    alertname = labels.get("alertname")
+    books = Runbooks.load(
+        settings.resolved_runbooks_dir(),
+        base_url=settings.runbooks_base_url,
+        public_url=settings.public_url,
+        strict=False,
+    )
+    book = books.match(alertname) if alertname else None
+    # The same name the service gives the channel, were the incident opened today.
+    channel = channel_name(datetime.now(UTC), r.cluster, r.hub, channel_subject(alertname, "alert"))
+    pages = r.escalation_policy if r.opens_incident else None
+    opened = channel if r.opens_incident else None
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "cluster": r.cluster,
+                    "hub": r.hub,
+                    "domain": hub.domain if hub else None,
+                    "community": r.community,
+                    "scope": r.scope,
+                    "severity": r.severity,
+                    "severity_name": registry.severity_name(r.severity),
+                    "severity_label": labels.get("severity"),
+                    "opens_incident": r.opens_incident,
+                    "runbook": books.url(book) if book else None,
+                    "runbook_title": book.title if book else None,
+                    "channel": opened,
+                    "pages": pages,
+                },
+                indent=2,
+            )
+        )
+        return 0
     scope = "hub" if r.hub else ("cluster-wide" if r.cluster else "unmapped")
+    severity = registry.severity_name(r.severity)
+    shown = severity if severity == r.severity else f"{severity} ({r.severity})"
     rows = [
         ("cluster", r.cluster or "-"),
         ("hub", r.hub or "-"),
         ("domain", hub.domain if hub and hub.domain else "-"),
         ("community", f"{community.name} ({community.id})" if community else "-"),
         ("scope", scope),
-        ("severity", f"{r.severity} (label: {labels.get('severity', 'none')})"),
-        ("opens incident", "yes" if r.opens_incident else "no (joins an open incident, if any)"),
-        ("channel", channel_name(datetime.now(UTC), r.cluster, r.hub, title)),
+        ("severity", f"{shown} (label: {labels.get('severity', 'none')})"),
+        (
+            "opens incident",
+            "yes" if r.opens_incident else "no (joins its hub's open incident, if any)",
+        ),
+        ("runbook", f"{book.title} <{books.url(book)}>" if book else "none matches"),
+        ("channel", opened or "none of its own (it joins its hub's open incident, if any)"),
         (
             "pages",
-            f"PagerDuty escalation policy {r.escalation_policy}"
-            if r.escalation_policy
-            else "nobody (no escalation policy)",
+            f"the on-call of PagerDuty escalation policy {pages}, invited as commander"
+            if pages
+            else "nobody",
         ),
     ]
     width = max(len(k) for k, _ in rows)

@@ -1,5 +1,6 @@
 """`incident-bot check` and `route`, run as a person would: the real console script."""
 
+import json
 import os
 import subprocess
 import sys
@@ -47,16 +48,44 @@ def test_route_prints_what_an_alert_becomes():
         "--label",
         "severity=critical",
         "--label",
-        "alertname=HubDown",
+        "alertname=home-nfs has 0% of space left",
     )
     assert r.returncode == 0, r.stderr
     out = dict(line.split(None, 1) for line in r.stdout.splitlines() if "  " in line)
     assert out["hub"].strip() == "prod"
     assert out["domain"].strip() == "openscapes.2i2c.cloud"
-    assert out["severity"].startswith("sev1")
+    assert out["severity"].startswith("P1 (sev1)")
     assert "opens incident  yes" in r.stdout
-    assert "-openscapes-prod-hubdown" in r.stdout
+    assert "-openscapes-prod-home-nfs-has-0-of-space-left" in r.stdout
     assert "P7QK2LM" in r.stdout
+    assert "/runbooks/" in out["runbook"]
+
+
+def test_route_json_for_scripts():
+    r = run(
+        "route",
+        "--json",
+        "-l",
+        "alertname=At least two servers failed to start in the last 30m",
+        "-l",
+        "cluster=cluster=openscapes",
+        "-l",
+        "namespace=hub=prod",
+        "-l",
+        "severity=immediate action needed",
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {k: out[k] for k in ("cluster", "hub", "community", "severity")} == {
+        "cluster": "openscapes",
+        "hub": "prod",
+        "community": "openscapes",
+        "severity": "sev2",
+    }
+    # Server start failures want same-day action, not a page: no incident, no channel.
+    assert out["opens_incident"] is False
+    assert (out["channel"], out["pages"]) == (None, None)
+    assert out["runbook"] is not None and out["runbook_title"]
 
 
 def test_route_of_an_unknown_cluster_is_unmapped_and_a_warning_does_not_open():

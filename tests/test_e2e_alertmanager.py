@@ -174,7 +174,10 @@ def test_a_shipped_rule_evaluated_by_prometheus_opens_an_incident(
 ):
     rules = yaml.safe_load((ROOT / "alerts" / "storage.yaml").read_text())
     [rule] = [
-        r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "HomeDirectoryDiskFull"
+        r
+        for g in rules["groups"]
+        for r in g["rules"]
+        if r.get("alert") == "home-nfs has 0% of space left"
     ]
     rule["for"] = "0s"  # the shipped rule waits 5 minutes; the expression is what is tested
     (tmp_path / "rules.yaml").write_text(
@@ -225,7 +228,7 @@ def test_a_shipped_rule_evaluated_by_prometheus_opens_an_incident(
         "prod",
         "sev1",
     )
-    assert incident["title"] == "Home directories full on cluster openscapes, hub prod"
+    assert incident["title"] == "Home Directory Disk is full: cluster:openscapes hub:prod"
     channel = incident["slack_channel_id"]
     [summary] = [m for m in rig.slack.messages(channel) if m.get("blocks")]
     assert "/runbooks/home-directory-disk" in str(summary["blocks"])

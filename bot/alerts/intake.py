@@ -282,7 +282,8 @@ class _Batch:
                 event_row(
                     number,
                     "severity_changed",
-                    f"Severity raised from {self.severity[number]} to {route.severity} "
+                    f"Severity raised from {self.registry.severity_name(self.severity[number])} "
+                    f"to {self.registry.severity_name(route.severity)} "
                     f"by {a.labels.get('alertname', 'a new alert')}",
                     at=self.now,
                 )
@@ -332,7 +333,8 @@ class _Batch:
             event_row(
                 number,
                 "declared",
-                f"Incident opened by Alertmanager ({route.severity}): {alertname}",
+                f"Incident opened by Alertmanager ({self.registry.severity_name(route.severity)}): "
+                f"{alertname}",
                 at=self.now,
             )
         )

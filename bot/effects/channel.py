@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.alerts.models import Alert
 from bot.db import readonly, utcnow
 from bot.effects.rows import incident_of
 from bot.effects.summary import SummaryInputs, build_summary
 from bot.hubs import Registry
 from bot.incidents import effects, flows
 from bot.incidents.models import Incident
-from bot.incidents.naming import channel_name
+from bot.incidents.naming import channel_name, channel_subject
 from bot.jobs import queue, reads
 from bot.jobs.attempt import GiveUp, RetryLater
 from bot.jobs.queue import ClaimedJob
@@ -172,9 +173,19 @@ class ChannelEffects:
                     )
                 )
             )
+            first_alert = session.exec(
+                select(Alert.alertname)
+                .where(Alert.incident_number == incident.number)
+                .order_by(col(Alert.id))
+                .limit(1)
+            ).first()
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             name = channel_name(
-                incident.started_at, incident.cluster, incident.hub, incident.title, attempt
+                incident.started_at,
+                incident.cluster,
+                incident.hub,
+                channel_subject(first_alert, incident.title),
+                attempt,
             )
             channel = self.slack.open_channel(name)
             if channel is None:
@@ -265,7 +276,9 @@ class ChannelEffects:
                 # Opening the channel hurries this job along once the summary is posted.
                 raise RetryLater(OPENING_WAIT * self.edit_interval, "the channel is being opened")
             return  # no channel (Slack refused it for good): nothing to refresh
-        topic = blocks.topic(incident, view.roles.get("commander"))[:250]
+        topic = blocks.topic(
+            incident, view.roles.get("commander"), self.registry.severity_name(incident.severity)
+        )[:250]
         if topic != incident.slack_topic:
             self.slack.set_topic(channel, topic)
             with Session(self.engine) as session:

@@ -66,16 +66,15 @@ class PagingEffects:
                 escalation_policy=p.policy if p.explicit else None,
             )
             return
-        cluster = self.registry.clusters.get(incident.cluster or "")
-        service = cluster.pagerduty_service if cluster else None
+        service = self.registry.pagerduty_service(incident.cluster)
         if not service:
             raise GiveUp(
-                f"no pagerduty_service in the registry for cluster "
-                f"{incident.cluster}: PagerDuty needs a service to open an incident"
+                f"no pagerduty_service in the registry for cluster {incident.cluster} nor in "
+                "its defaults: PagerDuty needs a service to open an incident"
             )
         key = own_key(p.incident)
         created = self.pagerduty.trigger(
-            title=f"[{incident.severity}] {incident.title}",
+            title=f"[{self.registry.severity_name(incident.severity)}] {incident.title}",
             service=service,
             escalation_policy=p.policy,
             key=key,

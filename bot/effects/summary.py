@@ -66,6 +66,7 @@ def build_summary(
         incident=incident,
         roles=roles,
         role_names={r: registry.role_name(r) for r in ROLE_NAMES},
+        severity_name=registry.severity_name(incident.severity),
         domain=hub.domain if hub else None,
         community=community.name if community else None,
         alerts=[(a.alertname, a.status, a.count) for a in inputs.alerts],

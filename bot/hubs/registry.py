@@ -7,7 +7,15 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from bot.hubs.schema import SEVERITIES, Cluster, Community, Hub, RegistryFile, Severity
+from bot.hubs.schema import (
+    PROVIDERS,
+    SEVERITIES,
+    Cluster,
+    Community,
+    Hub,
+    RegistryFile,
+    Severity,
+)
 
 
 class RegistryError(Exception):
@@ -94,6 +102,26 @@ class Registry:
         except ValidationError as exc:
             raise RegistryError(_describe(source, exc)) from exc
         return cls(data, source)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What is accepted but worth saying (logged at start, printed by `check`)."""
+        return [
+            f"{self.source}: cluster {c.name}: unknown provider {c.provider!r} "
+            f"(known: {', '.join(PROVIDERS)})"
+            for c in self.data.clusters
+            if c.provider not in PROVIDERS
+        ]
+
+    def severity_name(self, severity: str) -> str:
+        """How a person reads a severity (`sev1` -> "P1" with `severity_names`)."""
+        names: dict[str, str] = dict(self.defaults.severity_names.items())
+        return names.get(severity, severity)
+
+    def pagerduty_service(self, cluster: str | None) -> str | None:
+        """The PagerDuty service a page for `cluster` opens its incident on."""
+        found = self.clusters.get(cluster) if cluster else None
+        return (found.pagerduty_service if found else None) or self.defaults.pagerduty_service
 
     def role_name(self, role: str) -> str:
         """A role's display name (`commander` -> "Incident Commander")."""

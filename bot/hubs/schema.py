@@ -15,7 +15,8 @@ NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 DEFAULT_SEVERITY_MAP: dict[str, Severity] = {
     "critical": "sev1",
     "take immediate action": "sev1",
-    "immediate action needed": "sev1",
+    # 2i2c's rules use this for server start failures and proxy restarts: same day, no page.
+    "immediate action needed": "sev2",
     "error": "sev2",
     "same day action needed": "sev2",
     "warning": "sev3",
@@ -24,7 +25,15 @@ DEFAULT_SEVERITY_MAP: dict[str, Severity] = {
     "to be planned in sprint planning": "sev4",
 }
 
-OPEN_BY_DEFAULT: tuple[Severity, ...] = ("sev1", "sev2")
+# Only an outage opens an incident (and a channel, and a page) by itself; lesser alerts join
+# an open incident of their hub, or are stored and listed.
+OPEN_BY_DEFAULT: tuple[Severity, ...] = ("sev1",)
+
+# How a person reads a severity, unless the registry says otherwise (`severity_names`).
+DEFAULT_SEVERITY_NAMES: dict[Severity, str] = {s: s for s in SEVERITIES}
+
+# Cluster providers that import-clusters and the registry know; another is accepted, warned.
+PROVIDERS = ("aws", "gcp", "azure", "kubeconfig")
 
 DEFAULT_ROLES: dict[RoleName, str] = {
     "commander": "Incident Commander",
@@ -57,11 +66,16 @@ class Hub(_Strict):
     name: str = Field(pattern=NAME)
     community: str
     domain: str | None = None
+    display_name: str | None = None
+    helm_chart: str | None = None
+    # Where follow-up issues of this hub go (else GITHUB_REPO).
+    github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 class Cluster(_Strict):
     name: str = Field(pattern=NAME)
-    provider: Literal["aws", "gcp", "azure"]
+    # aws | gcp | azure | kubeconfig; another string is accepted (Registry.warnings says so).
+    provider: str = Field(min_length=1)
     pagerduty_escalation_policy: str | None = None
     pagerduty_service: str | None = None
     hubs: list[Hub] = Field(default_factory=list)
@@ -78,7 +92,12 @@ class Cluster(_Strict):
 
 class Defaults(_Strict):
     pagerduty_escalation_policy: str | None = None
+    # Where a page opens its PagerDuty incident when the cluster names no service of its own.
+    pagerduty_service: str | None = None
     open_incident_for: list[Severity] = Field(default_factory=lambda: list(OPEN_BY_DEFAULT))
+    severity_names: dict[Severity, str] = Field(
+        default_factory=lambda: dict(DEFAULT_SEVERITY_NAMES)
+    )
     severity_map: dict[str, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY_MAP))
     roles: dict[RoleName, str] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
 
@@ -87,6 +106,11 @@ class Defaults(_Strict):
     def _fold_keys(cls, value: dict[str, Severity]) -> dict[str, Severity]:
         # Alert rules write severities in any case; match them case-insensitively.
         return {k.strip().lower(): v for k, v in value.items()}
+
+    @field_validator("severity_names")
+    @classmethod
+    def _all_names(cls, value: dict[Severity, str]) -> dict[Severity, str]:
+        return {**DEFAULT_SEVERITY_NAMES, **{k: v.strip() or k for k, v in value.items()}}
 
     @field_validator("roles")
     @classmethod

@@ -66,7 +66,7 @@ def declare_incident(
         session,
         number,
         "declared",
-        f"Incident declared by {who} ({severity}): {title}",
+        f"Incident declared by {who} ({registry.severity_name(severity)}): {title}",
         actor=actor,
     )
     open_channel_later(session.connection(), number)
@@ -135,6 +135,7 @@ def change_status(
 
 def change_severity(
     session: Session,
+    registry: Registry,
     incident: Incident,
     *,
     severity: Severity,
@@ -142,11 +143,12 @@ def change_severity(
 ) -> None:
     """Raise or lower an incident's severity."""
     require_open(incident)
+    name = registry.severity_name
     if severity == incident.severity:
-        raise FlowError(f"incident #{incident.number} is already {severity}")
+        raise FlowError(f"incident #{incident.number} is already {name(severity)}")
     number = number_of(incident)
     old, incident.severity = incident.severity, severity
-    message = f"Severity: {old} → {severity}"
+    message = f"Severity: {name(old)} → {name(severity)}"
     record_event(session, number, "severity_changed", message, actor=actor)
     touch(session, incident)
     refresh_later(session.connection(), number)
@@ -209,7 +211,8 @@ def post_update(
             effects.POST,
             effects.Post(
                 channel=channel,
-                text=f":mega: *{incident.title}* (incident #{number}, {incident.severity}, "
+                text=f":mega: *{incident.title}* (incident #{number}, "
+                f"{registry.severity_name(incident.severity)}, "
                 f"{incident.status}): {text}",
             ),
         )

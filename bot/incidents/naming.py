@@ -33,6 +33,15 @@ def channel_name(
     return base if attempt <= 1 else f"{base}-{attempt}"
 
 
+def channel_subject(alertname: str | None, title: str) -> str:
+    """What a channel is named for: the alert that opened the incident, if one did (its
+    summary, the title, tends to repeat the cluster and hub the name already carries).
+    CamelCase alert names are split into words: `HubPodRestarts` -> `hub-pod-restarts`."""
+    if alertname:
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", alertname)
+    return title
+
+
 class _Placed(Protocol):
     cluster: str | None
     hub: str | None

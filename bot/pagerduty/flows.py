@@ -37,11 +37,11 @@ def page(
     )
     if target is None:
         raise FlowError("no escalation policy for this hub; name one: `/incident page PXXXXXX`")
-    if not incident.pagerduty_incident_id and not (cluster and cluster.pagerduty_service):
+    if not incident.pagerduty_incident_id and not registry.pagerduty_service(incident.cluster):
         # PagerDuty opens incidents on a service; say so now rather than fail in the queue.
         raise FlowError(
-            f"cluster {incident.cluster or '(unmapped)'} has no `pagerduty_service` "
-            "in the hub registry, and PagerDuty needs one to open an incident"
+            f"cluster {incident.cluster or '(unmapped)'} has no `pagerduty_service` in the hub "
+            "registry, nor its `defaults`, and PagerDuty needs one to open an incident"
         )
     number = number_of(incident)
     by = f" by <@{actor}>" if actor else ""

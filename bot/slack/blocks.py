@@ -25,6 +25,7 @@ class Summary:
     incident: Incident
     roles: dict[str, str]
     role_names: dict[str, str]
+    severity_name: str  # how a person reads the incident's severity (registry severity_names)
     domain: str | None = None
     community: str | None = None
     # (alertname, status, how many), as counted by the database.
@@ -35,20 +36,18 @@ class Summary:
     context: list[str] = field(default_factory=list)
 
 
-def topic(incident: Incident, commander: str | None) -> str:
-    """The channel topic: severity, status, commander."""
+def topic(incident: Incident, commander: str | None, severity_name: str) -> str:
+    """The channel topic: severity (as people read it), status, commander."""
     ic = f"<@{commander}>" if commander else "none yet"
-    return (
-        f"{incident.severity.upper()} | {incident.status} | IC: {ic} | #{incident.number} "
-        f"{incident.title}"
-    )
+    shown = severity_name.upper() if severity_name == incident.severity else severity_name
+    return f"{shown} | {incident.status} | IC: {ic} | #{incident.number} {incident.title}"
 
 
 def summary(s: Summary) -> tuple[str, list[Block]]:
     """The summary message: fallback text and blocks."""
     inc = s.incident
     emoji = SEVERITY_EMOJI.get(inc.severity, "")
-    text = f"{emoji} Incident #{inc.number} ({inc.severity}, {inc.status}): {inc.title}"
+    text = f"{emoji} Incident #{inc.number} ({s.severity_name}, {inc.status}): {inc.title}"
     hub = f"`{place(inc)}`" + (f" <https://{s.domain}|{s.domain}>" if s.domain else "")
     commander = s.roles.get("commander")
     ic_name = s.role_names.get("commander", "Incident Commander")
@@ -59,7 +58,7 @@ def summary(s: Summary) -> tuple[str, list[Block]]:
     else:
         ic = "looking up who is on call..."
     fields = [
-        f"*Severity*\n{emoji} {inc.severity}",
+        f"*Severity*\n{emoji} {s.severity_name}",
         f"*Status*\n{inc.status}",
         f"*Hub*\n{hub}",
         f"*Community*\n{s.community or '-'}",

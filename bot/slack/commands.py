@@ -174,7 +174,8 @@ def _declare(inv: Invocation) -> str:
         actor=inv.user,
     )
     reply = (
-        f":rotating_light: Declared incident #{incident.number} ({severity}) on "
+        f":rotating_light: Declared incident #{incident.number} "
+        f"({inv.rt.registry.severity_name(severity)}) on "
         f"`{place(incident)}`: {incident.title}. Its channel is being opened."
     )
     if already:
@@ -191,7 +192,8 @@ def _list(inv: Invocation) -> str:
         select(Incident).where(Incident.status != "resolved").order_by(col(Incident.number).desc())
     ).all()
     lines = [
-        f"• #{i.number} {blocks.SEVERITY_EMOJI.get(i.severity, '')} {i.severity} {i.status} "
+        f"• #{i.number} {blocks.SEVERITY_EMOJI.get(i.severity, '')} "
+        f"{inv.rt.registry.severity_name(i.severity)} {i.status} "
         f"`{place(i)}` {i.title}" + (f" <#{i.slack_channel_id}>" if i.slack_channel_id else "")
         for i in rows
     ]
@@ -246,11 +248,12 @@ def _severity(inv: Invocation) -> str:
         raise UsageError(f"`{severity or '(nothing)'}` is not a severity")
     flows.change_severity(
         inv.session,
+        inv.rt.registry,
         _incident(inv),
         severity=severity,
         actor=inv.user,
     )
-    return f"Severity is now {severity}."
+    return f"Severity is now {inv.rt.registry.severity_name(severity)}."
 
 
 @command("note", "note <text>", "add an internal note to the timeline")

@@ -67,6 +67,9 @@ def test_a_storm_in_one_batch_opens_one_incident_per_hub(engine: Engine, registr
 
 
 def test_severity_is_raised_once_per_step(engine: Engine, registry: Registry):
+    # A registry where sev2 opens incidents too (the built-in default opens only sev1).
+    defaults = registry.defaults.model_copy(update={"open_incident_for": ["sev1", "sev2"]})
+    registry = Registry(registry.data.model_copy(update={"defaults": defaults}))
     store(
         engine,
         registry,
@@ -77,3 +80,7 @@ def test_severity_is_raised_once_per_step(engine: Engine, registry: Registry):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT severity FROM incident")).scalar_one() == "sev1"
     assert kinds(engine).count("severity_changed") == 1
+    with engine.connect() as conn:
+        texts = conn.execute(sa.text("SELECT text FROM timeline_event")).scalars().all()
+    # Written as people read severities (the registry's severity_names).
+    assert any(t.startswith("Severity raised from P2 to P1") for t in texts)

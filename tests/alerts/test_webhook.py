@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlmodel import Session
 
 from bot.config import Settings
+from bot.incidents import flows
 from tests.conftest import Service, count, running
 from tests.payloads import alert, delivery, resolved
 
@@ -192,20 +194,33 @@ def test_an_alert_that_matches_nothing_is_kept_and_opens_an_unmapped_incident(se
     assert {a["incident"] for a in listed} == {inc["number"]}
 
 
-def test_unknown_severity_is_sev2_and_opens(service: Service):
+def test_unknown_severity_is_sev2_and_stored(service: Service):
     post(service, delivery(alert(severity="whatever this means")))
     post(service, delivery(alert("Other", cluster="leap", severity=None)))
-    found = incidents(service)
-    assert [i["severity"] for i in found] == ["sev2", "sev2"]
+    # sev2 does not page: only outages (sev1) open incidents by default.
+    assert incidents(service) == []
+    with service.api as c:
+        found = c.get("/api/alerts").json()
+    assert [(a["severity"], a["incident"]) for a in found] == [("sev2", None), ("sev2", None)]
 
 
-def test_free_text_severities_of_real_rules_map(service: Service):
+def test_only_take_immediate_action_opens_an_incident(service: Service):
+    # 2i2c's documented levels, and `immediate action needed` of their server start rules.
     post(service, delivery(alert("A", severity="Same day action needed")))
     post(service, delivery(alert("B", cluster="leap", severity="action needed this week")))
+    post(service, delivery(alert("C", cluster="2i2c", severity="immediate action needed")))
+    post(service, delivery(alert("D", hub="staging", severity="to be planned in sprint planning")))
+    post(service, delivery(alert("E", cluster="pangeo", severity="take immediate action")))
     with service.api as c:
         by_name = {a["alertname"]: a for a in c.get("/api/alerts").json()}
-    assert by_name["A"]["severity"] == "sev2" and by_name["A"]["incident"] is not None
-    assert by_name["B"]["severity"] == "sev3" and by_name["B"]["incident"] is None
+    assert {n: a["severity"] for n, a in by_name.items()} == {
+        "A": "sev2",
+        "B": "sev3",
+        "C": "sev2",
+        "D": "sev4",
+        "E": "sev1",
+    }
+    assert [n for n, a in sorted(by_name.items()) if a["incident"] is not None] == ["E"]
 
 
 def test_low_severity_alerts_are_stored_then_join_an_open_incident(service: Service):
@@ -223,7 +238,20 @@ def test_low_severity_alerts_are_stored_then_join_an_open_incident(service: Serv
 
 
 def test_a_more_severe_alert_raises_the_incidents_severity(service: Service):
+    with Session(service.engine) as session:
+        flows.declare_incident(
+            session,
+            service.app.state.registry,
+            cluster="openscapes",
+            hub="prod",
+            severity="sev3",
+            title="Slow logins",
+            actor=None,
+        )
+        session.commit()
     post(service, delivery(alert("A", severity="error")))
+    [inc] = incidents(service)
+    assert inc["severity"] == "sev2"
     post(service, delivery(alert("B", severity="critical")))
     [inc] = incidents(service)
     assert inc["severity"] == "sev1"

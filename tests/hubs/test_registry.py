@@ -36,7 +36,8 @@ def test_the_shipped_example_is_valid_and_realistic(registry: Registry):
 
 def test_defaults_include_the_free_text_severities_of_real_rules(registry: Registry):
     assert registry.severity("take immediate action") == "sev1"
-    assert registry.severity("Immediate Action Needed") == "sev1"
+    # 2i2c's server start and proxy restart rules: same day, not a page.
+    assert registry.severity("Immediate Action Needed") == "sev2"
     assert registry.severity("same day action needed") == "sev2"
     assert registry.severity("action needed this week") == "sev3"
     assert registry.severity("to be planned in sprint planning") == "sev4"
@@ -48,8 +49,55 @@ def test_defaults_include_the_free_text_severities_of_real_rules(registry: Regis
 def test_an_empty_registry_has_the_built_in_defaults():
     r = Registry.parse("")
     assert r.severity("critical") == "sev1"
-    assert r.opens_incident("sev2") and not r.opens_incident("sev3")
+    assert r.opens_incident("sev1") and not r.opens_incident("sev2")
     assert r.defaults.roles["commander"] == "Incident Commander"
+    assert [r.severity_name(s) for s in ("sev1", "sev4")] == ["sev1", "sev4"]
+    assert r.pagerduty_service("anything") is None
+
+
+def test_severity_names_and_the_default_pagerduty_service(registry: Registry):
+    # The shipped example names them as 2i2c reads them.
+    assert [registry.severity_name(s) for s in ("sev1", "sev2", "sev3", "sev4")] == [
+        "P1",
+        "P2",
+        "P3",
+        "P4",
+    ]
+    partial = Registry.parse(MINIMAL + "defaults:\n  severity_names: {sev1: Outage}\n")
+    assert partial.severity_name("sev1") == "Outage"
+    assert partial.severity_name("sev2") == "sev2"
+    # A cluster without a service of its own pages on the default one.
+    assert registry.clusters["openscapes"].pagerduty_service is not None
+    assert (
+        registry.pagerduty_service("openscapes")
+        == registry.clusters["openscapes"].pagerduty_service
+    )
+    assert registry.pagerduty_service("2i2c") == registry.defaults.pagerduty_service
+
+
+def test_any_provider_is_accepted_and_an_unknown_one_warned():
+    for known in ("aws", "gcp", "azure", "kubeconfig"):
+        assert Registry.parse(MINIMAL.replace("provider: gcp", f"provider: {known}")).warnings == []
+    odd = Registry.parse(MINIMAL.replace("provider: gcp", "provider: ibm"))
+    assert odd.clusters["c1"].provider == "ibm"
+    assert odd.warnings == [
+        "hubs.yaml: cluster c1: unknown provider 'ibm' (known: aws, gcp, azure, kubeconfig)"
+    ]
+
+
+def test_hubs_take_display_name_helm_chart_and_github_repo():
+    text = MINIMAL.replace(
+        "community: acme",
+        "community: acme\n        display_name: Acme Prod\n        helm_chart: daskhub\n"
+        "        github_repo: acme/infra",
+    )
+    hub = Registry.parse(text).hub("c1", "prod")
+    assert hub is not None
+    assert (hub.display_name, hub.helm_chart, hub.github_repo) == (
+        "Acme Prod",
+        "daskhub",
+        "acme/infra",
+    )
 
 
 def test_routing_follows_the_contract(registry: Registry):
@@ -93,7 +141,7 @@ def test_hub_references_resolve(registry: Registry):
             MINIMAL.replace("community: acme", "community: ghost"),
             "clusters[0].hubs[0].community: unknown community 'ghost'",
         ),
-        (MINIMAL.replace("provider: gcp", "provider: ibm"), "clusters[0].provider"),
+        (MINIMAL.replace("provider: gcp", 'provider: ""'), "clusters[0].provider"),
         (MINIMAL.replace("visibility: public", "visibility: private"), "token_sha256"),
         (
             MINIMAL.replace("    name: Acme", "    name: Acme\n    colour: red"),

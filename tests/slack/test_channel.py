@@ -1,5 +1,6 @@
 """Opening an incident's channel from an alert: name, topic, commander, summary, bookmark."""
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -8,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from bot import cli
 from bot.config import Settings
-from tests.conftest import Service, count, running
+from tests.conftest import ROOT, Service, count, running
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.payloads import alert, delivery
@@ -63,7 +65,8 @@ def test_an_alert_opens_a_complete_channel(rig: SlackRig):
     rig.wait_idle()
     inc = incident(rig.service)
     name = inc["slack_channel_name"]
-    assert re.fullmatch(r"inc-\d{8}-openscapes-prod-hub-openscapes-prod-is-down", name)
+    # Named for the alert, in words, not for a summary that repeats the cluster and hub.
+    assert re.fullmatch(r"inc-\d{8}-openscapes-prod-hub-health-check-failing", name)
     channel = rig.slack.channel_by_name(name)
     assert channel is not None and inc["slack_channel_id"] == channel["id"]
     # The on-call person of the cluster's escalation policy, found by email, is commander.
@@ -73,7 +76,7 @@ def test_an_alert_opens_a_complete_channel(rig: SlackRig):
         e for e in inc["timeline"] if e["kind"] == "role_assigned"
     ).items()
     topic = channel["topic"]["value"] if isinstance(channel["topic"], dict) else channel["topic"]
-    assert "SEV1" in topic and "investigating" in topic and "<@UADA>" in topic
+    assert "P1 | " in topic and "investigating" in topic and "<@UADA>" in topic
     [summary] = [m for m in rig.slack.messages(channel["id"]) if m.get("blocks")]
     text = str(summary["blocks"])
     assert "openscapes.2i2c.cloud" in text and "Openscapes" in text
@@ -108,6 +111,20 @@ def test_an_alert_storm_opens_one_channel_per_hub(rig: SlackRig):
         assert "20 firing of 20" in str(summary["blocks"])
 
 
+def test_route_predicts_the_channel_name_the_service_uses(
+    rig: SlackRig, capsys: pytest.CaptureFixture[str]
+):
+    labels = ["alertname=JupyterHubHealthCheckFailed", "cluster=openscapes", "namespace=prod"]
+    fire(rig.service, alert("JupyterHubHealthCheckFailed", summary="Hub openscapes/prod is down"))
+    rig.wait_idle()
+    args = ["route", "--json", "--hubs", str(ROOT / "hubs.yaml")]
+    for label in [*labels, "severity=critical"]:
+        args += ["--label", label]
+    assert cli.main(args) == 0
+    predicted = json.loads(capsys.readouterr().out)["channel"]
+    assert predicted == incident(rig.service)["slack_channel_name"]
+
+
 def test_a_taken_name_gets_a_suffix(rig: SlackRig):
     fire(rig.service, alert("HubHealthCheckFailing", summary="Hub down"))
     rig.wait_idle()
@@ -116,7 +133,7 @@ def test_a_taken_name_gets_a_suffix(rig: SlackRig):
     with rig.service.engine.begin() as conn:
         conn.execute(sa.text("UPDATE incident SET status='resolved', open_scope=NULL"))
     rig.slack.add_channel(first + "-2", creator="UOTHER")
-    fire(rig.service, alert("HubDown", summary="Hub down"))
+    fire(rig.service, alert("HubHealthCheckFailing", summary="Hub down", pod="hub-2"))
     rig.wait_idle()
     second = incident(rig.service, 2)["slack_channel_name"]
     # The first name is ours already and -2 is someone else's: -3.

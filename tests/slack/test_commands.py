@@ -73,7 +73,7 @@ def test_requests_not_signed_by_slack_are_refused(rig: SlackRig):
 
 def test_inline_declare_opens_an_incident_and_its_channel(rig: SlackRig):
     reply = rig.reply("declare leap/prod sev2 Dask clusters will not start", user="UBOB")
-    assert "Declared incident #1 (sev2)" in reply
+    assert "Declared incident #1 (P2)" in reply  # as the registry's severity_names read it
     rig.wait_idle()
     inc = get(rig, 1)
     assert (inc["cluster"], inc["hub"], inc["community"], inc["severity"]) == (
@@ -211,7 +211,7 @@ def test_status_and_severity_changes_update_topic_and_summary_in_place(rig: Slac
         rig.reply("status identified the NFS server is full", channel=channel)
         == "Status is now identified."
     )
-    assert rig.reply("severity sev2", channel=channel) == "Severity is now sev2."
+    assert rig.reply("severity sev2", channel=channel) == "Severity is now P2."
     rig.wait_idle()
     inc = get(rig, number)
     assert (inc["status"], inc["severity"]) == ("identified", "sev2")
@@ -219,12 +219,12 @@ def test_status_and_severity_changes_update_topic_and_summary_in_place(rig: Slac
     assert changed[0]["visibility"] == "partner"
     assert "the NFS server is full" in changed[0]["text"]
     topic = rig.slack.channels[channel]["topic"]
-    assert "SEV2 | identified" in str(topic)
+    assert "P2 | identified" in str(topic)
     [summary] = summaries(rig, channel)  # edited, not posted again
     assert "identified" in str(summary["blocks"])
     assert "bad" in rig.reply("status bad", channel=channel)
     assert "to close, use `/incident resolve`" in rig.reply("status resolved", channel=channel)
-    assert "already sev2" in rig.reply("severity sev2", channel=channel)
+    assert "already P2" in rig.reply("severity sev2", channel=channel)
 
 
 def test_notes_are_internal_and_updates_reach_partners(rig: SlackRig):
@@ -409,11 +409,16 @@ def test_garbage_is_a_4xx_or_harmless(rig: SlackRig, body: bytes):
     assert r.status_code < 500
 
 
-def test_paging_a_cluster_without_a_pagerduty_service_says_so(rig: SlackRig):
+def test_paging_a_cluster_without_a_pagerduty_service_uses_the_default(rig: SlackRig):
+    registry = rig.service.app.state.registry
+    assert registry.clusters["2i2c"].pagerduty_service is None
     rig.reply("declare 2i2c/staging sev1 Everything is slow", user="UBOB")
     rig.wait_idle()
     with rig.service.api as c:
         channel = c.get("/api/incidents/1").json()["slack_channel_id"]
-    reply = rig.reply("page", channel=channel)
-    assert "has no `pagerduty_service`" in reply
-    assert rig.pagerduty.calls("POST /incidents") == []
+    rig.reply("page", channel=channel)
+    rig.wait_idle()
+    [created] = rig.pagerduty.calls("POST /incidents")
+    body = created.json["incident"]
+    assert body["service"]["id"] == registry.defaults.pagerduty_service
+    assert body["title"].startswith("[P1] ")
