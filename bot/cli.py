@@ -1,4 +1,4 @@
-"""`incident-bot serve | check | route | jobs`."""
+"""`incident-bot serve | check | route | import-clusters | jobs`."""
 
 import argparse
 import json
@@ -12,6 +12,7 @@ from bot import rules
 from bot.checks import CheckError, check_all
 from bot.config import Settings
 from bot.hubs import Registry, RegistryError
+from bot.hubs.import_clusters import CommunityPer, FleetError, import_clusters, read_fleet
 from bot.incidents.naming import channel_name, channel_subject
 from bot.jobs import cli as jobs_cli
 from bot.runbooks import RunbookError, Runbooks
@@ -52,6 +53,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     route.add_argument("--hubs", type=Path, help="registry file (default: HUBS_FILE)")
     route.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
+    imp = sub.add_parser(
+        "import-clusters",
+        help="add or update the registry's clusters and hubs from <cluster>/cluster.yaml files",
+    )
+    imp.add_argument("folder", type=Path, help="e.g. infrastructure/config/clusters")
+    imp.add_argument("--hubs", type=Path, help="registry file to update (default: HUBS_FILE)")
+    imp.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+    imp.add_argument(
+        "--community-per",
+        choices=["hub", "cluster"],
+        default="hub",
+        help="a new hub's community: its own (default), or one per cluster",
+    )
+
     jobs_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
@@ -60,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args.host, args.port, args.log_level, args.access_log)
     if args.command == "jobs":
         return jobs_cli.run(settings, args)
+    if args.command == "import-clusters":
+        return _import_clusters(
+            args.folder, args.hubs or settings.hubs_file, args.dry_run, args.community_per
+        )
     try:
         registry = Registry.load(args.hubs or settings.resolved_hubs_file())
     except RegistryError as exc:
@@ -86,6 +105,30 @@ def _serve(settings: Settings, host: str, port: int, log_level: str, access_log:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, ws="none")
+    return 0
+
+
+def _import_clusters(folder: Path, hubs: Path, dry_run: bool, per: CommunityPer) -> int:
+    try:
+        before = hubs.read_text(encoding="utf-8") if hubs.exists() else ""
+        result = import_clusters(read_fleet(folder), before, community_per=per)
+    except (OSError, FleetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not result.changed:
+        print(f"{hubs}: up to date ({folder})")
+        return 0
+    if dry_run:
+        print(result.diff(hubs), end="")
+        return 0
+    hubs.write_text(result.after, encoding="utf-8")
+    print(
+        f"{hubs}: {len(result.clusters_added)} clusters added, {len(result.hubs_added)} hubs "
+        f"added, {len(result.hubs_updated)} updated, {len(result.communities_added)} "
+        "communities added (private, no token yet)"
+    )
     return 0
 
 

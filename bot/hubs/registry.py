@@ -106,12 +106,21 @@ class Registry:
     @property
     def warnings(self) -> list[str]:
         """What is accepted but worth saying (logged at start, printed by `check`)."""
-        return [
+        found = [
             f"{self.source}: cluster {c.name}: unknown provider {c.provider!r} "
             f"(known: {', '.join(PROVIDERS)})"
             for c in self.data.clusters
             if c.provider not in PROVIDERS
         ]
+        closed = [c.id for c in self.data.communities if c.visibility == "private"]
+        closed = [i for i in closed if not self.communities[i].token_sha256]
+        if closed:
+            found.append(
+                f"{self.source}: {len(closed)} private communities have no token_sha256, so "
+                f"their status pages open to nobody: {', '.join(closed[:5])}"
+                + (", ..." if len(closed) > 5 else "")
+            )
+        return found
 
     def severity_name(self, severity: str) -> str:
         """How a person reads a severity (`sev1` -> "P1" with `severity_names`)."""

@@ -85,6 +85,15 @@ def test_any_provider_is_accepted_and_an_unknown_one_warned():
     ]
 
 
+def test_a_private_community_without_a_token_is_closed_and_warned():
+    closed = Registry.parse(MINIMAL.replace("visibility: public", "visibility: private"))
+    assert closed.communities["acme"].token_sha256 is None
+    assert closed.warnings == [
+        "hubs.yaml: 1 private communities have no token_sha256, so their status pages open "
+        "to nobody: acme"
+    ]
+
+
 def test_hubs_take_display_name_helm_chart_and_github_repo():
     text = MINIMAL.replace(
         "community: acme",
@@ -142,7 +151,10 @@ def test_hub_references_resolve(registry: Registry):
             "clusters[0].hubs[0].community: unknown community 'ghost'",
         ),
         (MINIMAL.replace("provider: gcp", 'provider: ""'), "clusters[0].provider"),
-        (MINIMAL.replace("visibility: public", "visibility: private"), "token_sha256"),
+        (
+            MINIMAL.replace("visibility: public", "visibility: private\n    token_sha256: nothex"),
+            "communities[0].token_sha256",
+        ),
         (
             MINIMAL.replace("    name: Acme", "    name: Acme\n    colour: red"),
             "communities[0].colour",
