@@ -173,12 +173,20 @@ class ChannelEffects:
                     )
                 )
             )
-            first_alert = session.exec(
-                select(Alert.alertname)
-                .where(Alert.incident_number == incident.number)
-                .order_by(col(Alert.id))
-                .limit(1)
-            ).first()
+            # The alert that opened it: stored in the very batch that opened it, so with the
+            # same time. Alerts that join later never rename it (a retry must find the name
+            # it may have created already); a declared incident is named for its title.
+            first_alert = None
+            if incident.source == "alertmanager":
+                first_alert = session.exec(
+                    select(Alert.alertname)
+                    .where(
+                        Alert.incident_number == incident.number,
+                        Alert.received_at == incident.started_at,
+                    )
+                    .order_by(col(Alert.id))
+                    .limit(1)
+                ).first()
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             name = channel_name(
                 incident.started_at,

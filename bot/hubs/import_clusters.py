@@ -22,6 +22,7 @@ from typing import Any, Literal
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError as RuamelYAMLError
 
 from bot.hubs.registry import Registry, RegistryError
 
@@ -95,7 +96,7 @@ def read_fleet(folder: Path) -> list[FleetCluster]:
 def _read_cluster(path: Path) -> FleetCluster:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise FleetError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise FleetError(f"{path}: no cluster `name`")
@@ -129,7 +130,10 @@ def import_clusters(
     rt.preserve_quotes = True
     rt.width = 4096  # never re-wrap a hand-written line
     rt.indent(mapping=2, sequence=4, offset=2)
-    data = rt.load(registry_text) if registry_text.strip() else None
+    try:
+        data = rt.load(registry_text) if registry_text.strip() else None
+    except RuamelYAMLError as exc:
+        raise FleetError(f"the registry is not valid YAML: {exc}") from exc
     if data is None:
         data = CommentedMap()
     if not isinstance(data, CommentedMap):
@@ -137,8 +141,20 @@ def import_clusters(
     communities = _seq(data, "communities")
     clusters = _seq(data, "clusters")
     result = ImportResult(before=registry_text, after=registry_text)
+    for entry in (*communities, *clusters):
+        if not isinstance(entry, CommentedMap):
+            raise FleetError(
+                f"the registry's lists hold something that is not a mapping: {entry!r}"
+            )
     taken = {str(c.get("id")) for c in communities}
     by_cluster = {str(c.get("name")): c for c in clusters}
+    # A hub that moved to another cluster keeps its community (found by its domain).
+    by_domain = {
+        str(h.get("domain")): str(h.get("community"))
+        for c in clusters
+        for h in (c.get("hubs") or [])
+        if isinstance(h, CommentedMap) and h.get("domain") and h.get("community")
+    }
     for fc in fleet:
         cluster = by_cluster.get(fc.name)
         added = cluster is None
@@ -155,7 +171,9 @@ def import_clusters(
             where = f"{fc.name}/{fh.name}"
             hub = by_hub.get(fh.name)
             if hub is None:
-                community = _community_for(fc, fh, community_per, communities, taken, result)
+                community = (fh.domain and by_domain.get(fh.domain)) or _community_for(
+                    fc, fh, community_per, communities, taken, result
+                )
                 hub = CommentedMap([("name", fh.name), ("community", community)])
                 _append(hubs, hub)
                 result.hubs_added.append(where)
@@ -197,9 +215,13 @@ def _take_tail(node: Any) -> Any:
             if not own:
                 slot[2] = None
                 return token
+            rest = value[len(own) :]
+            if not rest:
+                return None
             moved = copy.copy(token)
-            token.value, moved.value = own, value[len(own) :]
-            return moved if moved.value else None
+            # Starting with a line end, so that it is never read as the next key's own comment.
+            token.value, moved.value = own, "\n" + rest
+            return moved
         return _take_tail(node[last])
     if isinstance(node, CommentedSeq) and node:
         return _take_tail(node[-1])

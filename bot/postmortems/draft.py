@@ -78,6 +78,7 @@ def render(
         ),
         where=where,
         community=community.name if community else None,
+        severity=registry.severity_name(incident.severity),
         roles=[(registry.role_name(r.role), who(f"<@{r.user_id}>")) for r in roles],
         summary="",
         resolution=resolution,

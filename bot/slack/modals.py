@@ -16,6 +16,9 @@ SEVERITY_HELP = {
 
 def declare_modal(registry: Registry) -> dict[str, Any]:
     """The modal `/incident declare` opens."""
+    severities = [
+        _option(f"{registry.severity_name(s)}: {SEVERITY_HELP[s]}", s) for s in SEVERITIES
+    ]
     groups = []
     for cluster in registry.clusters.values():
         options = [_option(f"{cluster.name} (whole cluster)", cluster.name)]
@@ -48,8 +51,8 @@ def declare_modal(registry: Registry) -> dict[str, Any]:
                 "element": {
                     "type": "static_select",
                     "action_id": "value",
-                    "initial_option": _option(f"sev2: {SEVERITY_HELP['sev2']}", "sev2"),
-                    "options": [_option(f"{s}: {SEVERITY_HELP[s]}", s) for s in SEVERITIES],
+                    "initial_option": severities[1],
+                    "options": severities,
                 },
             },
             {

@@ -215,3 +215,54 @@ def test_the_fixture_fleet_merges_into_the_shipped_example(tmp_path: Path) -> No
     assert "THIS IS AN EXAMPLE" in text  # its comments too
     assert run("import-clusters", str(FIXTURE), "--hubs", str(hubs)).returncode == 0
     assert hubs.read_text(encoding="utf-8") == text
+
+
+def test_comments_after_the_last_entries_stay_where_they_were(fleet: Path, tmp_path: Path) -> None:
+    hubs = tmp_path / "hubs.yaml"
+    text = HAND_WRITTEN.replace(
+        "        github_repo: leap-stc/infrastructure\n",
+        "        github_repo: leap-stc/infrastructure  # theirs\n# end of the clusters\n\n",
+    )
+    hubs.write_text(text, encoding="utf-8")
+    assert run("import-clusters", str(fleet), "--hubs", str(hubs)).returncode == 0
+    lines = hubs.read_text(encoding="utf-8").splitlines()
+    assert "        github_repo: leap-stc/infrastructure  # theirs" in lines
+    assert "# end of the clusters" in lines  # a line of its own, never a key's comment
+    assert lines[lines.index("# end of the clusters") + 2] == "defaults:"
+
+
+def test_a_hub_that_moved_to_another_cluster_keeps_its_community(tmp_path: Path) -> None:
+    folder = tmp_path / "clusters"
+    cluster_file(
+        folder, "leap-new", "aws", [{"name": "prod", "display_name": "LEAP", "domain": "x.org"}]
+    )
+    hubs = tmp_path / "hubs.yaml"
+    hubs.write_text(
+        HAND_WRITTEN.replace("community: leap\n", "community: leap\n        domain: x.org\n")
+    )
+    assert run("import-clusters", str(folder), "--hubs", str(hubs)).returncode == 0
+    moved = Registry.load(hubs).hub("leap-new", "prod")
+    assert moved is not None and moved.community == "leap"
+
+
+@pytest.mark.parametrize(
+    ("registry", "cluster", "problem"),
+    [
+        ("clusters: [", None, "the registry is not valid YAML"),
+        ("clusters:\n  - just a string\n", None, "not a mapping"),
+        (HAND_WRITTEN, b"name: x\nprovider: gcp\nhubs: [\xff]\n", "cannot read"),
+        (HAND_WRITTEN, b"provider: gcp\n", "no cluster `name`"),
+    ],
+)
+def test_bad_files_are_one_clear_line(
+    tmp_path: Path, registry: str, cluster: bytes | None, problem: str
+) -> None:
+    folder = tmp_path / "clusters"
+    (folder / "x").mkdir(parents=True)
+    (folder / "x" / "cluster.yaml").write_bytes(cluster or b"name: x\nprovider: gcp\nhubs: []\n")
+    hubs = tmp_path / "hubs.yaml"
+    hubs.write_text(registry, encoding="utf-8")
+    r = run("import-clusters", str(folder), "--hubs", str(hubs))
+    assert r.returncode == 1
+    assert problem in r.stderr and "Traceback" not in r.stderr
+    assert hubs.read_text(encoding="utf-8") == registry
