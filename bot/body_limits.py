@@ -1,6 +1,8 @@
 """Request body limits per endpoint, enforced while the body is read: before auth or parsing."""
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,15 +103,24 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _answer(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    await send_json(send, status, detail_json(detail))
+
+
+def detail_json(detail: Any) -> bytes:
+    """An error body as FastAPI writes an HTTPException's: `{"detail": ...}`, compact."""
+    return json.dumps(
+        {"detail": detail}, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str
+    ).encode()
+
+
+async def send_json(
+    send: Send, status: int, body: bytes, headers: Mapping[str, str] | None = None
+) -> None:
+    """A whole JSON response, for the pure ASGI code that answers before FastAPI does."""
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -78,10 +78,7 @@ def _sqlite_text(value: datetime | None) -> str | None:
 
 
 def _sqlite_datetime(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    found = datetime.fromisoformat(value)
-    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+    return None if value is None else as_aware(value)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -8,16 +8,12 @@ bot/alerts/views.py declares it in the OpenAPI schema and answers the same way, 
 same `store_delivery`.
 """
 
-import json
-from collections.abc import Mapping
-from typing import Any
-
 from fastapi import HTTPException
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.alerts.views import authenticate, store_delivery
-from bot.body_limits import BodyLimits
+from bot.body_limits import BodyLimits, detail_json, send_json
 
 PATH = "/webhooks/alertmanager"
 
@@ -57,25 +53,6 @@ class AlertmanagerEndpoint:
                 more = message.get("more_body", False)
             body = await store_delivery(self.state, b"".join(chunks))
         except HTTPException as exc:
-            await _answer(send, exc.status_code, _error(exc.detail), exc.headers)
+            await send_json(send, exc.status_code, detail_json(exc.detail), exc.headers)
             return
-        await _answer(send, 200, body)
-
-
-def _error(detail: Any) -> bytes:
-    # As FastAPI writes an HTTPException; the details here are plain JSON already.
-    return json.dumps(
-        {"detail": detail}, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str
-    ).encode()
-
-
-async def _answer(
-    send: Send, status: int, body: bytes, headers: Mapping[str, str] | None = None
-) -> None:
-    raw = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+        await send_json(send, 200, body)

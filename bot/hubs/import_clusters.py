@@ -119,7 +119,9 @@ def _read_cluster(path: Path) -> FleetCluster:
 
 
 def _text(value: Any) -> str | None:
-    return str(value).strip() or None if value is not None else None
+    if value is None:
+        return None
+    return str(value).strip() or None
 
 
 def import_clusters(
