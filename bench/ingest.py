@@ -15,12 +15,13 @@ The cases (`--cases`, comma-separated; the first given is the main one):
 
 - `joining-1` (the main case, issue 8's goal): the bot as deployed, with Slack, PagerDuty
   and Prometheus configured (SLACK_*, PAGERDUTY_*, PROMETHEUS_URL pointing at the fakes of
-  tests/fakes, which serve in this process) and its worker running (WORKER_THREADS: the
-  bot's default unless `--worker-threads`). First one incident is opened per hub on six
-  hubs, each by a critical alert, and the bench waits until their channels are open in the
-  fake Slack (created, summary posted) and the job queue is empty. Then wrk POSTs 1-alert
-  deliveries, every alert new (its own fingerprint and label set), severity `warning` and
-  `critical` in turn, over the same six hubs: every one joins an open incident.
+  tests/fakes, which serve in this process; OBSERVE_CHANNEL set) and its worker running
+  (WORKER_THREADS: the bot's default unless `--worker-threads`). First one incident is
+  opened per hub on six hubs, each by a critical alert, and the bench waits until their
+  channels are open in the fake Slack (created, summary posted) and the job queue is
+  empty. Then wrk POSTs 1-alert deliveries, every alert new (its own fingerprint and label
+  set), severity `warning` and `critical` in turn, over the same six hubs: every one joins
+  an open incident.
 - `joining-50`: the same with 50 alerts per delivery (~48 KB).
 - `bare-1`, `bare-50`: nothing configured (no Slack, PagerDuty or Prometheus; the worker
   runs all the same), severity critical only, on a fresh database: the storm opens one
@@ -102,7 +103,7 @@ if str(ROOT) not in sys.path:  # for tests.fakes when run as `python bench/inges
 from bot.hubs import Registry  # noqa: E402
 from tests.fakes.pagerduty import FakePagerDuty  # noqa: E402
 from tests.fakes.prometheus import FakePrometheus  # noqa: E402
-from tests.fakes.slack import FakeSlack  # noqa: E402
+from tests.fakes.slack import BOT_USER, FakeSlack  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "alertmanager.lua"
@@ -118,6 +119,8 @@ HUBS = (
     ("leap", "staging"),
 )
 SLACK_TOKEN = "xoxb-bench"
+# The quiet channel, configured as deployed (no alert of the joining cases lands in it).
+QUIET_CHANNEL = "CQUIET0001"
 SIGNING_SECRET = "bench-signing-secret"
 PD_TOKEN = "bench-pd-token"
 PD_FROM = "incident-bot@example.org"
@@ -253,6 +256,7 @@ class Integrations:
 
     def __init__(self) -> None:
         self.slack = FakeSlack(token=SLACK_TOKEN)
+        self.slack.add_channel("quiet-alerts", channel_id=QUIET_CHANNEL, members=(BOT_USER,))
         self.pagerduty = FakePagerDuty(token=PD_TOKEN)
         self.prometheus = FakePrometheus()
 
@@ -293,6 +297,7 @@ class Integrations:
             "PAGERDUTY_FROM_EMAIL": PD_FROM,
             "PAGERDUTY_WEBHOOK_SECRET": PD_WEBHOOK_SECRET,
             "PROMETHEUS_URL": self.prometheus.url,
+            "OBSERVE_CHANNEL": QUIET_CHANNEL,
         }
 
     def slack_ok(self) -> dict[str, int]:

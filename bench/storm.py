@@ -128,9 +128,19 @@ if str(ROOT) not in sys.path:  # for tests.fakes when run as `python bench/storm
 
 from tests.fakes.pagerduty import FakePagerDuty  # noqa: E402
 from tests.fakes.server import Recorded, Reply  # noqa: E402
-from tests.fakes.slack import POST_BURST, TIER_2, TIER_3, TIER_4, FakeSlack  # noqa: E402
+from tests.fakes.slack import (  # noqa: E402
+    BOT_USER,
+    POST_BURST,
+    TIER_2,
+    TIER_3,
+    TIER_4,
+    FakeSlack,
+)
 
 SLACK_TOKEN = "xoxb-bench"
+# The quiet channel, configured as deployed: every hub's first alert opens its incident, so
+# the storm's other alerts join incidents and none is left for it.
+QUIET_CHANNEL = "CQUIET0001"
 SIGNING_SECRET = "bench-signing-secret"
 PD_TOKEN = "bench-pd-token"
 PD_FROM = "incident-bot@example.org"
@@ -988,6 +998,7 @@ def run(database: str, args: argparse.Namespace, tmp: Path) -> Result:
         cmd.append("--no-access-log")
     with StormSlack(args.scale) as slack, FakePagerDuty(token=PD_TOKEN) as pd:
         oncall = staff_oncall(hubs, slack, pd)
+        slack.add_channel("quiet-alerts", channel_id=QUIET_CHANNEL, members=(BOT_USER,))
         env = bot_env(
             url,
             SLACK_BOT_TOKEN=SLACK_TOKEN,
@@ -998,6 +1009,7 @@ def run(database: str, args: argparse.Namespace, tmp: Path) -> Result:
             PAGERDUTY_FROM_EMAIL=PD_FROM,
             PAGERDUTY_WEBHOOK_SECRET=PD_WEBHOOK_SECRET,
             SLACK_RATE_SCALE=f"{args.scale:g}",
+            OBSERVE_CHANNEL=QUIET_CHANNEL,
         )
         env["HUBS_FILE"] = str(hubs_file)
         server = Server(cmd, env, tmp, tmp / f"bot-{database}.log")

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot import __version__, access_log, rules, runbook_views
 from bot.alerts import views as alert_views
 from bot.alerts import webhook
-from bot.alerts.intake import IngestResult
+from bot.alerts.intake import Extras, IngestResult
 from bot.alerts.writer import IntakeWriter
 from bot.body_limits import BodyLimits
 from bot.config import Settings
@@ -23,6 +23,7 @@ from bot.db import make_engine, migrate, readonly
 from bot.effects.channel import ChannelEffects
 from bot.effects.context import ContextEffects
 from bot.effects.messages import MessageEffects
+from bot.effects.observe import QuietChannelEffects
 from bot.effects.paging import PagingEffects
 from bot.health import router as health_router
 from bot.hubs import Registry
@@ -110,6 +111,15 @@ def create_app(
             engine, registry, runbooks, slack, pagerduty, edit_interval=EDIT_INTERVAL / scale
         ).performers()
         found += MessageEffects(engine, registry, slack, timezone=settings.timezone).performers()
+        if settings.observe_channel:
+            found += QuietChannelEffects(
+                engine,
+                registry,
+                runbooks,
+                slack,
+                settings.observe_channel,
+                edit_interval=EDIT_INTERVAL / scale,
+            ).performers()
     if pagerduty is not None:
         found += PagingEffects(engine, registry, pagerduty, slack).performers()
     prometheus = None
@@ -141,9 +151,12 @@ def create_app(
         if jobs:
             worker.wake(jobs)
 
-    intake = IntakeWriter(
-        engine, registry, on_commit=after_commit, prometheus_context=prometheus is not None
+    extras = Extras(
+        prometheus_context=prometheus is not None,
+        # Alerts that open no incident are only stored, unless the quiet channel shows them.
+        quiet_channel=slack is not None and bool(settings.observe_channel),
     )
+    intake = IntakeWriter(engine, registry, on_commit=after_commit, extras=extras)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ from bot.checks import CheckError, check_all
 from bot.config import Settings
 from bot.hubs import Registry, RegistryError
 from bot.hubs.import_clusters import CommunityPer, FleetError, import_clusters, read_fleet
-from bot.incidents.naming import channel_name, channel_subject
+from bot.incidents.naming import alert_title, channel_name, channel_subject
 from bot.jobs import cli as jobs_cli
 from bot.runbooks import RunbookError, Runbooks
 
@@ -172,9 +172,13 @@ def _route(
     )
     book = books.match(alertname) if alertname else None
     # The same name the service gives the channel, were the incident opened today.
-    channel = channel_name(datetime.now(UTC), r.cluster, r.hub, channel_subject(alertname, "alert"))
+    subject = channel_subject(alertname, alert_title(alertname or "", None, r.cluster, r.hub))
+    channel = channel_name(datetime.now(UTC), r.cluster, r.hub, subject)
     pages = r.escalation_policy if r.opens_incident else None
     opened = channel if r.opens_incident else None
+    # Where it is shown when it opens nothing and its hub has no open incident.
+    slack = bool(settings.slack_bot_token.get_secret_value())
+    quiet = (settings.observe_channel or None) if slack and not r.opens_incident else None
     if as_json:
         print(
             json.dumps(
@@ -191,6 +195,7 @@ def _route(
                     "runbook": books.url(book) if book else None,
                     "runbook_title": book.title if book else None,
                     "channel": opened,
+                    "quiet_channel": quiet,
                     "pages": pages,
                 },
                 indent=2,
@@ -213,6 +218,14 @@ def _route(
         ),
         ("runbook", f"{book.title} <{books.url(book)}>" if book else "none matches"),
         ("channel", opened or "none of its own (it joins its hub's open incident, if any)"),
+        (
+            "quiet channel",
+            "-"
+            if r.opens_incident
+            else f"{quiet}, in its hub's message of the day (if no incident is open)"
+            if quiet
+            else "none (OBSERVE_CHANNEL and SLACK_BOT_TOKEN are not both set): only stored",
+        ),
         (
             "pages",
             f"the on-call of PagerDuty escalation policy {pages}, invited as commander"

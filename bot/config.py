@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     pagerduty_webhook_secret: SecretStr = SecretStr("")
     prometheus_url: str = ""
     timezone: str = "UTC"
+    # Alerts that open no incident, one message per hub per day (a channel id; empty: off).
+    observe_channel: str = ""
     # Not in the contract's table: where the rules live, and tuning knobs with safe defaults.
     alerts_dir: Path = Path("alerts")
     worker_threads: int = Field(default=4, ge=0, le=64)
@@ -76,6 +78,10 @@ class Settings(BaseSettings):
             missing.append("Alertmanager (ALERTMANAGER_TOKEN): /webhooks/alertmanager refuses all")
         if not self.api_token.get_secret_value():
             missing.append("API (API_TOKEN): /api/* is closed")
+        if not self.observe_channel:
+            missing.append(
+                "quiet channel (OBSERVE_CHANNEL): alerts that open no incident are only stored"
+            )
         if not self.prometheus_url:
             missing.append("Prometheus context (PROMETHEUS_URL)")
         for name in missing:

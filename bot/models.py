@@ -4,6 +4,7 @@ from bot.alerts.models import Alert
 from bot.inbound import InboundEvent
 from bot.incidents.models import Incident, Role
 from bot.jobs.models import Job
+from bot.observations.models import Observation
 from bot.timeline.models import TimelineEvent
 
-__all__ = ["Alert", "InboundEvent", "Incident", "Job", "Role", "TimelineEvent"]
+__all__ = ["Alert", "InboundEvent", "Incident", "Job", "Observation", "Role", "TimelineEvent"]

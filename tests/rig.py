@@ -74,8 +74,15 @@ class SlackRig:
         return self.post(body, "application/x-www-form-urlencoded")
 
     def press(
-        self, action_id: str, incident: int, *, user: str = "UALICE", channel: str = "C1"
+        self,
+        action_id: str,
+        value: int | str,
+        *,
+        user: str = "UALICE",
+        channel: str = "C1",
+        block_id: str = "incident_actions",
     ) -> httpx.Response:
+        """A button pressed: a summary's (its value the incident's number), or another."""
         return self.interact(
             {
                 "type": "block_actions",
@@ -87,8 +94,8 @@ class SlackRig:
                 "actions": [
                     {
                         "action_id": action_id,
-                        "block_id": "incident_actions",
-                        "value": str(incident),
+                        "block_id": block_id,
+                        "value": str(value),
                         "type": "button",
                     }
                 ],

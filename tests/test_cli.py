@@ -9,8 +9,13 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("HUBS_FILE", "DATABASE_URL")}
+def run(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("HUBS_FILE", "DATABASE_URL")},
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
@@ -86,6 +91,20 @@ def test_route_json_for_scripts():
     assert out["opens_incident"] is False
     assert (out["channel"], out["pages"]) == (None, None)
     assert out["runbook"] is not None and out["runbook_title"]
+    assert out["quiet_channel"] is None  # OBSERVE_CHANNEL is not set
+
+
+def test_route_says_where_the_quiet_channel_shows_an_alert():
+    labels = ["-l", "cluster=openscapes", "-l", "namespace=prod"]
+    quiet = {"OBSERVE_CHANNEL": "CQUIET0001", "SLACK_BOT_TOKEN": "xoxb-1"}
+    low = run("route", "--json", *labels, "-l", "severity=action needed this week", env=quiet)
+    assert json.loads(low.stdout)["quiet_channel"] == "CQUIET0001"
+    # An outage opens its own incident instead.
+    high = run("route", "--json", *labels, "-l", "severity=take immediate action", env=quiet)
+    assert json.loads(high.stdout)["quiet_channel"] is None
+    # Without Slack the service shows it nowhere, and route says so.
+    unslacked = run("route", "--json", *labels, env={"OBSERVE_CHANNEL": "CQUIET0001"})
+    assert json.loads(unslacked.stdout)["quiet_channel"] is None
 
 
 def test_route_of_an_unknown_cluster_is_unmapped_and_a_warning_does_not_open():

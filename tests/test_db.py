@@ -1,11 +1,15 @@
-"""Migrations: they build exactly the schema the models describe, and run twice harmlessly."""
+"""Migrations: they build exactly the schema the models describe, run twice harmlessly, and
+carry stored rows forward."""
 
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import bot.models  # noqa: F401  (registers every table)
-from bot.db import make_engine, migrate
+from bot.db import MIGRATIONS_DIR, make_engine, migrate
 
 
 def test_migrations_match_the_models_and_are_idempotent(database_url: str):
@@ -16,5 +20,56 @@ def test_migrations_match_the_models_and_are_idempotent(database_url: str):
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
         assert diff == []
+    finally:
+        engine.dispose()
+
+
+def test_incidents_stored_before_0006_are_named_for_the_alert_that_opened_them(
+    database_url: str,
+):
+    engine = make_engine(database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    opened = "2026-11-25 10:00:00.000000"
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0005")
+            conn.execute(
+                sa.text(
+                    "INSERT INTO incident (number, title, status, severity, scope, source, "
+                    "started_at, updated_at, slack_summary_edits, slack_invited) VALUES "
+                    "(1, 'Hub down', 'investigating', 'sev1', 'hub:a/b', 'alertmanager', "
+                    ":t, :t, 0, '[]'), "
+                    "(2, 'By hand', 'investigating', 'sev2', 'hub:a/c', 'slack', :t, :t, 0, '[]')"
+                ),
+                {"t": opened},
+            )
+            for i, (name, incident, received) in enumerate(
+                [
+                    ("HubDown", 1, opened),
+                    ("JoinedLater", 1, "2026-11-25 10:05:00.000000"),
+                    ("Quiet", 2, opened),
+                ]
+            ):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO alert (fingerprint, alertname, status, severity, labels, "
+                        "annotations, starts_at, generator_url, group_key_sha256, received_at, "
+                        "updated_at, incident_number) VALUES (:fp, :name, 'firing', 'sev1', "
+                        "'{}', '{}', :t, '', '', :received, :t, :incident)"
+                    ),
+                    {
+                        "fp": f"f{i}",
+                        "name": name,
+                        "t": opened,
+                        "received": received,
+                        "incident": incident,
+                    },
+                )
+        migrate(engine)
+        with engine.connect() as conn:
+            named = dict(conn.execute(sa.text("SELECT number, opened_by FROM incident")).all())
+        assert named == {1: "HubDown", 2: None}
     finally:
         engine.dispose()

@@ -20,8 +20,10 @@ from bot.hubs import Registry, Route
 from bot.incidents import effects
 from bot.incidents.flows import open_channel_later, refresh_later
 from bot.incidents.models import Incident
+from bot.incidents.naming import alert_title, fired_text, resolved_text
 from bot.jobs import queue
 from bot.jobs.queue import enqueue
+from bot.observations.days import day_of
 from bot.timeline.models import Kind
 from bot.timeline.service import add_many, event_row
 
@@ -41,10 +43,23 @@ _ALERTS = (
         alert_t.c.alertname,
         alert_t.c.cluster,
         alert_t.c.hub,
+        alert_t.c.received_at,
     )
     .where(alert_t.c.fingerprint.in_(sa.bindparam("fingerprints", expanding=True)))
     .order_by(alert_t.c.id)
 )
+# A stored alert's changes. Its incident is written only when the batch decided it (a firing
+# again): declaring from the quiet channel may move it into an incident meanwhile.
+_UPDATE = (
+    sa.update(alert_t)
+    .where(alert_t.c.id == sa.bindparam("_id"))
+    .values(
+        status=sa.bindparam("_status"),
+        ends_at=sa.bindparam("_ends"),
+        updated_at=sa.bindparam("_now"),
+    )
+)
+_UPDATE_WITH_INCIDENT = _UPDATE.values(incident_number=sa.bindparam("_incident"))
 # The open incidents of the batch's scopes, and those its groups' PagerDuty incidents opened.
 _INCIDENTS = sa.select(
     incident_t.c.number,
@@ -89,8 +104,10 @@ class _Row:
     alertname: str
     cluster: str | None
     hub: str | None
+    received_at: datetime
     values: dict[str, Any] | None = None  # the full row, for one the batch adds
     changed: bool = False
+    reassigned: bool = False  # its incident is written too (else someone else's to change)
     result: IngestResult | None = None  # the delivery that added it
 
 
@@ -102,9 +119,20 @@ class _Event:
     at: datetime
 
 
+@dataclass(frozen=True)
+class Extras:
+    """The optional jobs a batch queues, as configured."""
+
+    prometheus_context: bool = False  # ask Prometheus about each new incident
+    quiet_channel: bool = False  # show alerts that open no incident in the quiet channel
+
+
+NO_EXTRAS = Extras()
+
+
 class _Batch:
     def __init__(
-        self, conn: sa.Connection, registry: Registry, now: datetime, with_context: bool
+        self, conn: sa.Connection, registry: Registry, now: datetime, extras: Extras
     ) -> None:
         self.conn = conn
         self.registry = registry
@@ -115,7 +143,7 @@ class _Batch:
         self.events: list[_Event] = []
         self.plain_events: list[dict[str, Any]] = []
         self.opened: set[int] = set()
-        self.with_context = with_context
+        self.extras = extras
         self.linked: dict[str, int] = {}
         self.results: list[IngestResult] = []
         self.routes: dict[int, Route] = {}  # by id() of an alert of the batch's payloads
@@ -144,6 +172,7 @@ class _Batch:
                     r.alertname,
                     r.cluster,
                     r.hub,
+                    r.received_at,
                 )
             )
         keys = {p.group_key_sha256() for p in payloads}
@@ -190,7 +219,7 @@ class _Batch:
                         _Event(
                             row,
                             "alert_resolved",
-                            f"{row.alertname or fp} resolved on {_where(row.cluster, row.hub)}",
+                            resolved_text(row.alertname or fp, row.cluster, row.hub),
                             row.ends_at,
                         )
                     )
@@ -210,7 +239,7 @@ class _Batch:
     ) -> None:
         route = self.route(a)
         row.status, row.ends_at, row.changed = "firing", None, True
-        row.incident = self._incident_for(route, a, result, group_key)
+        row.incident, row.reassigned = self._incident_for(route, a, result, group_key), True
         result.new += 1
         self._fired(row, a, route, result)
 
@@ -218,11 +247,9 @@ class _Batch:
         if row.incident is None:
             return
         result.incidents.add(row.incident)
-        text = f"{row.alertname or row.fingerprint} firing on {_where(route.cluster, route.hub)}"
-        summary = a.annotations.get("summary")
-        self.events.append(
-            _Event(row, "alert_fired", f"{text}: {summary}" if summary else text, a.startsAt)
-        )
+        name = row.alertname or row.fingerprint
+        text = fired_text(name, route.cluster, route.hub, a.annotations.get("summary"))
+        self.events.append(_Event(row, "alert_fired", text, a.startsAt))
 
     def _add_row(
         self,
@@ -244,6 +271,7 @@ class _Batch:
             alertname,
             route.cluster,
             route.hub,
+            self.now,
             result=result,
         )
         row.values = {
@@ -300,9 +328,7 @@ class _Batch:
         """Open the scope's incident; if another replica just did, join theirs instead."""
         summary = a.annotations.get("summary") or a.annotations.get("title")
         alertname = a.labels.get("alertname", "Alert")
-        title = (
-            summary.strip() if summary else f"{alertname} on {_where(route.cluster, route.hub)}"
-        )[:200]
+        title = alert_title(alertname, summary, route.cluster, route.hub)
         number = self.conn.execute(
             insert_ignoring(self.conn, incident_t, "open_scope")
             .values(
@@ -315,6 +341,7 @@ class _Batch:
                 scope=route.scope,
                 open_scope=route.scope,
                 source="alertmanager",
+                opened_by=a.labels.get("alertname", "")[:200] or None,
                 started_at=self.now,
                 updated_at=self.now,
             )
@@ -339,7 +366,7 @@ class _Batch:
             )
         )
         open_channel_later(self.conn, number)
-        if self.with_context:
+        if self.extras.prometheus_context:
             # After the channel job (same queue), so the graph has a channel to go to.
             enqueue(self.conn, effects.CONTEXT, effects.IncidentRef(incident=number))
         result.incidents_opened.append(number)
@@ -353,21 +380,24 @@ class _Batch:
         if added:
             self._insert(added)
         changed = [r for r in all_rows if r.id is not None and r.changed]
-        if changed:
-            self.conn.execute(
-                sa.update(alert_t)
-                .where(alert_t.c.id == sa.bindparam("_id"))
-                .values(
-                    status=sa.bindparam("_status"),
-                    ends_at=sa.bindparam("_ends"),
-                    incident_number=sa.bindparam("_incident"),
-                    updated_at=self.now,
-                ),
-                [
-                    {"_id": r.id, "_status": r.status, "_ends": r.ends_at, "_incident": r.incident}
-                    for r in changed
-                ],
-            )
+        for statement, rows in (
+            (_UPDATE, [r for r in changed if not r.reassigned]),
+            (_UPDATE_WITH_INCIDENT, [r for r in changed if r.reassigned]),
+        ):
+            if rows:
+                self.conn.execute(
+                    statement,
+                    [
+                        {
+                            "_id": r.id,
+                            "_status": r.status,
+                            "_ends": r.ends_at,
+                            "_incident": r.incident,
+                            "_now": self.now,
+                        }
+                        for r in rows
+                    ],
+                )
         events = self.plain_events + [
             event_row(e.row.incident, e.kind, e.text, at=e.at)
             for e in self.events
@@ -386,6 +416,21 @@ class _Batch:
                 who = next((r for r in self.results if number in r.incidents), None)
                 if who is not None:
                     who.jobs += 1
+        if self.extras.quiet_channel:
+            self._observe([r for r in added + changed if r.incident is None])
+
+    def _observe(self, rows: list[_Row]) -> None:
+        """Queue the quiet channel's message of each hub and day whose alerts changed here."""
+        wanted: dict[str, effects.Observe] = {}
+        for r in rows:
+            p = effects.Observe(day=day_of(r.received_at), cluster=r.cluster, hub=r.hub)
+            wanted[effects.OBSERVE.dedup(p) or ""] = p
+        waiting = queue.waiting(self.conn, list(wanted))
+        jobs = sum(
+            enqueue(self.conn, effects.OBSERVE, p) for k, p in wanted.items() if k not in waiting
+        )
+        if jobs and self.results:
+            self.results[0].jobs += jobs
 
     def _insert(self, added: list[_Row]) -> None:
         rows = [
@@ -422,25 +467,20 @@ def ingest(
     payloads: Sequence[AlertmanagerPayload],
     *,
     now: datetime | None = None,
-    prometheus_context: bool = False,
+    extras: Extras = NO_EXTRAS,
 ) -> list[IngestResult]:
     """Store deliveries in order and open or join incidents; idempotent for repeats.
 
     `conn` is in a write transaction (on SQLite one that took the write lock as it began, as
     bot.db's engines do): what the batch reads stays true until it commits.
 
-    With `prometheus_context`, each new incident also gets a job to ask Prometheus about it."""
+    `extras` says which optional jobs to queue: a question to Prometheus for each new
+    incident, the quiet channel's message for alerts that open none."""
     if conn.get_execution_options().get("sqlite_begin") == "DEFERRED":
         raise ValueError("ingest needs a write transaction, not a read-only one")
-    batch = _Batch(conn, registry, now or utcnow(), prometheus_context)
+    batch = _Batch(conn, registry, now or utcnow(), extras)
     batch.load(payloads)
     batch.results = [batch.apply(p) for p in payloads]
     batch.flush()
     results = batch.results
     return results
-
-
-def _where(cluster: str | None, hub: str | None) -> str:
-    if cluster is None:
-        return "an unmapped target"
-    return f"{cluster}/{hub}" if hub else f"cluster {cluster}"

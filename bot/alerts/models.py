@@ -15,6 +15,8 @@ class Alert(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("fingerprint", "starts_at"),
         sa.Index("ix_alert_starts", "starts_at", "id"),
+        # A hub's alerts of one day, for its message in the quiet channel.
+        sa.Index("ix_alert_place_received", "cluster", "hub", "received_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

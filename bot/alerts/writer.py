@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from bot.alerts.intake import IngestResult, ingest
+from bot.alerts.intake import NO_EXTRAS, Extras, IngestResult, ingest
 from bot.alerts.schemas import AlertmanagerPayload
 from bot.hubs import Registry
 
@@ -42,7 +42,7 @@ class IntakeWriter:
         linger: float = 0.002,
         gap: float = 0.0004,
         on_commit: Callable[[list[IngestResult]], None] | None = None,
-        prometheus_context: bool = False,
+        extras: Extras = NO_EXTRAS,
     ) -> None:
         self.engine = engine
         self.registry = registry
@@ -50,7 +50,7 @@ class IntakeWriter:
         self.linger = linger
         self.gap = gap
         self._on_commit = on_commit
-        self.prometheus_context = prometheus_context
+        self.extras = extras
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
 
@@ -112,7 +112,7 @@ class IntakeWriter:
                         conn,
                         self.registry,
                         [payload for payload, _, _ in batch],
-                        prometheus_context=self.prometheus_context,
+                        extras=self.extras,
                     )
                 )
         except Exception as exc:
@@ -151,9 +151,7 @@ class IntakeWriter:
         try:
             for attempt in retrying:
                 with attempt, self.engine.begin() as conn:
-                    return ingest(
-                        conn, self.registry, [payload], prometheus_context=self.prometheus_context
-                    )[0]
+                    return ingest(conn, self.registry, [payload], extras=self.extras)[0]
         except Exception:
             log.exception("storing an Alertmanager delivery failed")
         return StoreUnavailable()

@@ -7,8 +7,6 @@ summary), so a retried job repeats none of it; the topic and the summary are wri
 when what they show changed, and the summary at most once per edit interval.
 """
 
-import hashlib
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -18,7 +16,6 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.alerts.models import Alert
 from bot.db import readonly, utcnow
 from bot.effects.rows import incident_of
 from bot.effects.summary import SummaryInputs, build_summary
@@ -30,6 +27,7 @@ from bot.jobs import queue, reads
 from bot.jobs.attempt import GiveUp, RetryLater
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer
+from bot.observations import service as observations
 from bot.pagerduty.client import PagerDutyClient
 from bot.runbooks import Runbooks
 from bot.slack import blocks
@@ -53,12 +51,6 @@ class _View:
     roles: dict[str, str]
     opening: bool  # its channel-opening job still waits or runs
     others_opening: bool  # some incident's channel-opening job waits or runs
-
-
-def digest(text: str, body: list[blocks.Block]) -> str:
-    """What a summary shows, in 64 hex characters."""
-    raw = json.dumps([text, body], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class ChannelEffects:
@@ -137,7 +129,7 @@ class ChannelEffects:
         with Session(self.engine) as session:
             incident = incident_of(session, number)
             incident.slack_summary_ts = ts
-            incident.slack_summary_digest = digest(text, body)
+            incident.slack_summary_digest = blocks.digest(text, body)
             incident.slack_summary_at = utcnow()
             session.add(incident)
             conn = session.connection()
@@ -173,26 +165,14 @@ class ChannelEffects:
                     )
                 )
             )
-            # The alert that opened it: stored in the very batch that opened it, so with the
-            # same time. Alerts that join later never rename it (a retry must find the name
-            # it may have created already); a declared incident is named for its title.
-            first_alert = None
-            if incident.source == "alertmanager":
-                first_alert = session.exec(
-                    select(Alert.alertname)
-                    .where(
-                        Alert.incident_number == incident.number,
-                        Alert.received_at == incident.started_at,
-                    )
-                    .order_by(col(Alert.id))
-                    .limit(1)
-                ).first()
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             name = channel_name(
                 incident.started_at,
                 incident.cluster,
                 incident.hub,
-                channel_subject(first_alert, incident.title),
+                # Named for the alert that opened it, never one that joined later: a retry
+                # must find the name it may have created already.
+                channel_subject(incident.opened_by, incident.title),
                 attempt,
             )
             channel = self.slack.open_channel(name)
@@ -205,6 +185,7 @@ class ChannelEffects:
                 stored = incident_of(session, incident.number or 0)
                 stored.slack_channel_id, stored.slack_channel_name = channel["id"], name
                 session.add(stored)
+                observations.channel_opened(session, incident.number or 0)
                 session.commit()
             return
         raise GiveUp(f"no free channel name after {MAX_NAME_ATTEMPTS} attempts")
@@ -309,7 +290,7 @@ class ChannelEffects:
         if wait > 0:
             raise RetryLater(wait, "summary edits are coalesced")
         text, body, _ = self._summary(p.incident)
-        shown = digest(text, body)
+        shown = blocks.digest(text, body)
         if shown == incident.slack_summary_digest:
             return
         self.slack.update(channel, ts, text, body)

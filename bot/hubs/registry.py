@@ -36,11 +36,16 @@ class Route:
     @property
     def scope(self) -> str:
         """The key under which one open incident absorbs every new alert."""
-        if self.cluster is None:
-            return "unmapped"
-        if self.hub is None:
-            return f"cluster:{self.cluster}"
-        return f"hub:{self.cluster}/{self.hub}"
+        return scope_of(self.cluster, self.hub)
+
+
+def scope_of(cluster: str | None, hub: str | None) -> str:
+    """`hub:<cluster>/<hub>`, `cluster:<cluster>` (cluster-wide) or `unmapped`."""
+    if cluster is None:
+        return "unmapped"
+    if hub is None:
+        return f"cluster:{cluster}"
+    return f"hub:{cluster}/{hub}"
 
 
 def label_value(value: str | None) -> str | None:

@@ -7,8 +7,10 @@ then the optional extras (bookmark, Prometheus graph), so a storm opens every ch
 it polishes any.
 """
 
+import hashlib
 from typing import Any
 
+from bot.hubs.registry import scope_of
 from bot.jobs.kinds import JobKind, Payload
 
 SLACK, PAGERDUTY, PROMETHEUS = "slack", "pagerduty", "prometheus"
@@ -74,6 +76,28 @@ class People(Payload):
     incident: int
     users: list[str]
     commander: bool = False
+
+
+class Observe(Payload):
+    """The quiet channel's message of one hub (or cluster, or unmapped) and UTC day."""
+
+    day: str
+    cluster: str | None
+    hub: str | None
+
+    @property
+    def scope(self) -> str:
+        return scope_of(self.cluster, self.hub)
+
+
+def _observed(prefix: str, p: Observe) -> str:
+    # A scope names a cluster and a hub of up to 100 characters each: past the key columns.
+    key = f"{prefix}:{p.day}:{p.scope}"
+    return (
+        key
+        if len(key) <= 100
+        else f"{prefix}:{p.day}:{hashlib.sha256(p.scope.encode()).hexdigest()}"
+    )
 
 
 def _incident(p: IncidentRef | Invite | Postmortem | People) -> str:
@@ -160,6 +184,16 @@ CONTEXT = JobKind(
     dedup=lambda p: f"prometheus.context:{p.incident}",
 )
 
+# The quiet channel: below every incident's work, one message per scope and day at a time.
+OBSERVE = JobKind(
+    "slack.observe",
+    Observe,
+    SLACK,
+    priority=4,
+    queue=lambda p: _observed("observe", p),
+    dedup=lambda p: _observed("slack.observe", p),
+)
+
 # PagerDuty's webhook events only touch the database (and queue what follows from them).
 PAGERDUTY_EVENT = JobKind("pagerduty.event", PagerDutyEvent, None, priority=1, queue=_event_queue)
 PAGE = JobKind("pagerduty.page", Page, PAGERDUTY, priority=1, queue=_pagerduty)
@@ -178,6 +212,7 @@ ALL: tuple[JobKind[Any], ...] = (
     REFRESH,
     BOOKMARK,
     CONTEXT,
+    OBSERVE,
     PAGERDUTY_EVENT,
     PAGE,
     RESOLVE_PAGERDUTY,

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from bot.db import utcnow
 from bot.hubs import Registry
+from bot.hubs.registry import scope_of
 from bot.hubs.schema import Severity
 from bot.incidents import effects
 from bot.incidents.models import Incident, Role
@@ -33,17 +34,47 @@ def declare_incident(
     source: str = "slack",
 ) -> tuple[Incident, Incident | None]:
     """Open an incident by hand; returns it and the hub's already open incident, if any."""
+    incident, already = start_incident(
+        session,
+        registry,
+        cluster=cluster,
+        hub=hub,
+        severity=severity,
+        title=title,
+        actor=actor,
+        source=source,
+    )
+    session.commit()
+    session.refresh(incident)
+    return incident, already
+
+
+def start_incident(
+    session: Session,
+    registry: Registry,
+    *,
+    cluster: str | None,
+    hub: str | None,
+    severity: Severity,
+    title: str,
+    actor: str | None,
+    source: str,
+    opened_by: str | None = None,
+    how: str = "",
+) -> tuple[Incident, Incident | None]:
+    """`declare_incident` in the session's transaction, which the caller commits.
+
+    `opened_by` names the alert its channel is named for; `how` follows who declared it in
+    the timeline ("from the quiet channel")."""
     title = " ".join(title.split())[:200]
     if not title:
         raise FlowError("an incident needs a title")
-    scope = (
-        "unmapped" if cluster is None else (f"hub:{cluster}/{hub}" if hub else f"cluster:{cluster}")
-    )
+    scope = scope_of(cluster, hub)
     community = None
     if cluster and hub:
         found = registry.hub(cluster, hub)
         community = found.community if found else None
-    elif cluster:
+    elif cluster in registry.clusters:
         communities = {h.community for h in registry.clusters[cluster].hubs}
         community = communities.pop() if len(communities) == 1 else None
     already = session.exec(select(Incident).where(Incident.open_scope == scope)).first()
@@ -55,6 +86,7 @@ def declare_incident(
         community=community,
         scope=scope,
         source=source,
+        opened_by=opened_by,
         # The hub's open incident keeps absorbing its alerts; a second one stands beside it.
         open_scope=None if already else scope,
     )
@@ -66,12 +98,10 @@ def declare_incident(
         session,
         number,
         "declared",
-        f"Incident declared by {who} ({registry.severity_name(severity)}): {title}",
+        f"Incident declared by {who}{how} ({registry.severity_name(severity)}): {title}",
         actor=actor,
     )
     open_channel_later(session.connection(), number)
-    session.commit()
-    session.refresh(incident)
     return incident, already
 
 

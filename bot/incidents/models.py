@@ -26,6 +26,8 @@ class Incident(SQLModel, table=True):
     # "one open incident per hub" hold even when replicas race.
     open_scope: str | None = Field(default=None, max_length=220, unique=True)
     source: str = Field(default="alertmanager", max_length=20)
+    # The name of the alert that opened it, if one did: its channel is named for it.
+    opened_by: str | None = Field(default=None, max_length=200)
     slack_channel_id: str | None = Field(default=None, max_length=40, index=True)
     slack_channel_name: str | None = Field(default=None, max_length=80)
     # The summary message, edited in place as the incident changes.

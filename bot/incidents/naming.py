@@ -42,6 +42,30 @@ def channel_subject(alertname: str | None, title: str) -> str:
     return title
 
 
+def where(cluster: str | None, hub: str | None) -> str:
+    """Where an alert fired, as timeline entries say it."""
+    if cluster is None:
+        return "an unmapped target"
+    return f"{cluster}/{hub}" if hub else f"cluster {cluster}"
+
+
+def fired_text(alertname: str, cluster: str | None, hub: str | None, summary: str | None) -> str:
+    """The timeline's words for an alert that fired."""
+    text = f"{alertname} firing on {where(cluster, hub)}"
+    return f"{text}: {summary}" if summary else text
+
+
+def resolved_text(alertname: str, cluster: str | None, hub: str | None) -> str:
+    """The timeline's words for an alert that resolved."""
+    return f"{alertname} resolved on {where(cluster, hub)}"
+
+
+def alert_title(alertname: str, summary: str | None, cluster: str | None, hub: str | None) -> str:
+    """The title of an incident an alert opens: its summary, else its name and place."""
+    summary = (summary or "").strip()
+    return (summary or f"{alertname or 'Alert'} on {where(cluster, hub)}")[:200]
+
+
 class _Placed(Protocol):
     cluster: str | None
     hub: str | None

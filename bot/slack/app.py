@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 
 from bot.runtime import Runtime
-from bot.slack import commands, events, interactions
+from bot.slack import blocks, commands, events, interactions
 from bot.slack.modals import DECLARE_CALLBACK
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,13 @@ def build_bolt_app(rt: Runtime, web: WebClient) -> App:
     @app.action(re.compile(r"^incident_"))
     def summary_button(ack: Ack, body: dict[str, Any]) -> None:
         problem = interactions.button(rt, body)
+        ack()
+        if problem:
+            _tell(web, body, problem)
+
+    @app.action(blocks.QUIET_DECLARE)
+    def quiet_declare(ack: Ack, body: dict[str, Any]) -> None:
+        problem = interactions.declare_quiet(rt, body)
         ack()
         if problem:
             _tell(web, body, problem)

@@ -1,5 +1,7 @@
 """Block Kit for incident messages: every layout in one place."""
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +36,12 @@ class Summary:
     runbook_url: str | None = None
     first_steps: tuple[str, ...] = ()
     context: list[str] = field(default_factory=list)
+
+
+def digest(text: str, body: list[Block]) -> str:
+    """What a message shows, in 64 hex characters: an edit that would change nothing is skipped."""
+    raw = json.dumps([text, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def topic(incident: Incident, commander: str | None, severity_name: str) -> str:
@@ -102,6 +110,93 @@ def summary(s: Summary) -> tuple[str, list[Block]]:
     return text, blocks
 
 
+@dataclass(frozen=True)
+class QuietLine:
+    """Alerts of one name and severity in a quiet message."""
+
+    alertname: str
+    severity: str
+    severity_name: str
+    firing: int
+    resolved: int
+    summary: str | None = None
+    runbook_url: str | None = None
+
+
+@dataclass
+class Quiet:
+    """Everything a message of the quiet channel shows: one hub's alerts of one day that
+    opened no incident."""
+
+    observation: int
+    day: str
+    place: str  # as `place()` writes it
+    domain: str | None = None
+    community: str | None = None
+    lines: list[QuietLine] = field(default_factory=list)
+    # The incident someone declared from this message, its channel and who declared it.
+    incident: int | None = None
+    incident_channel: str | None = None
+    declared_by: str | None = None
+
+
+QUIET_DECLARE = "observe_declare"
+MAX_QUIET_LINES = 15
+# Of the 3000 characters Slack allows a section's text.
+QUIET_TEXT_BUDGET = 2800
+
+
+def quiet(q: Quiet) -> tuple[str, list[Block]]:
+    """A message of the quiet channel: fallback text and blocks."""
+    firing = sum(line.firing for line in q.lines)
+    resolved = sum(line.resolved for line in q.lines)
+    text = f"Quiet alerts on {q.place}, {q.day}: {firing} firing, {resolved} resolved"
+    where = f"`{q.place}`" + (f" <https://{q.domain}|{q.domain}>" if q.domain else "")
+    if q.community:
+        where += f" · {q.community}"
+    head = f":eyes: *Alerts that opened no incident* on {where} · {q.day} (UTC)"
+    blocks: list[Block] = [{"type": "section", "text": _md(head[:2900])}]
+    ordered = sorted(q.lines, key=lambda line: (line.firing == 0, line.severity, line.alertname))
+    shown: list[str] = []
+    size = 0
+    for i, line in enumerate(ordered):
+        counts = ", ".join(
+            f"{n} {word}" for n, word in ((line.firing, "firing"), (line.resolved, "resolved")) if n
+        )
+        emoji = SEVERITY_EMOJI.get(line.severity, "") if line.firing else ":white_check_mark:"
+        entry = f"{emoji} *{line.severity_name}* `{escape(line.alertname) or 'unnamed'}`: {counts}"
+        if line.runbook_url:
+            entry += f" · <{line.runbook_url}|runbook>"
+        if line.summary:
+            entry += f"\n      _{escape(' '.join(line.summary.split())[:150])}_"
+        # Whole entries only (a cut could break a link), leaving room for the last line.
+        if i == MAX_QUIET_LINES or size + len(entry) > QUIET_TEXT_BUDGET:
+            shown.append(f"... and {len(ordered) - i} more alert names")
+            break
+        shown.append(entry)
+        size += len(entry) + 1
+    if shown:
+        blocks.append({"type": "section", "text": _md("\n".join(shown))})
+    if q.incident is not None:
+        channel = f" <#{q.incident_channel}>" if q.incident_channel else ""
+        by = f" by <@{q.declared_by}>" if q.declared_by else ""
+        rest = " The alerts since are listed above." if shown else ""
+        note = f":rotating_light: Declared as incident #{q.incident}{channel}{by}.{rest}"
+        blocks.append({"type": "section", "text": _md(note)})
+    if shown:
+        button = _button("Declare incident", QUIET_DECLARE, str(q.observation), "danger")
+        button["confirm"] = {
+            "title": _plain("Declare an incident?"),
+            "text": _md(
+                f"Open an incident for `{q.place}` with the {firing + resolved} alerts listed."
+            ),
+            "confirm": _plain("Declare"),
+            "deny": _plain("Cancel"),
+        }
+        blocks.append({"type": "actions", "block_id": "quiet_actions", "elements": [button]})
+    return text, blocks
+
+
 def _alert_lines(alerts: list[tuple[str, str, int]]) -> str:
     firing: Counter[str] = Counter()
     resolved: Counter[str] = Counter()
@@ -121,6 +216,11 @@ def _alert_lines(alerts: list[tuple[str, str, int]]) -> str:
     total = sum(firing.values())
     everything = total + sum(resolved.values())
     return f"*Alerts* ({total} firing of {everything})\n" + "\n".join(lines)
+
+
+def escape(text: str) -> str:
+    """Text as Slack shows it literally: `<!here>` in an alert's summary pings nobody."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _md(text: str) -> Block:

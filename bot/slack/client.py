@@ -23,6 +23,7 @@ PERMANENT = frozenset(
         "missing_scope",
         "not_allowed_token_type",
         "channel_not_found",
+        "not_in_channel",
         "is_archived",
         "restricted_action",
     }
@@ -144,14 +145,46 @@ class SlackClient:
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        *,
+        mark: tuple[str, str] | None = None,
     ) -> str:
-        """Post a message; returns its ts."""
+        """Post a message; returns its ts. `mark` (event type, key) goes with it as message
+        metadata, for `find_marked` to find it again."""
         args: dict[str, Any] = {"channel": channel, "text": text}
         if blocks:
             args["blocks"] = blocks
         if thread_ts:
             args["thread_ts"] = thread_ts
+        if mark:
+            args["metadata"] = {"event_type": mark[0], "event_payload": {"key": mark[1]}}
         return str(self.call("chat.postMessage", **args)["ts"])
+
+    def find_marked(self, channel: str, mark: tuple[str, str], *, oldest: float) -> str | None:
+        """The ts of a message this bot posted with `mark` since `oldest` (unix time): the
+        post of an attempt whose answer was lost."""
+        me = self.bot_user()
+        cursor = ""
+        for _ in range(10):  # at most 10 pages of 200 messages
+            page = self.call(
+                "conversations.history",
+                channel=channel,
+                oldest=f"{oldest:.6f}",
+                limit=200,
+                cursor=cursor,
+                include_all_metadata=True,
+            )
+            for m in page.get("messages", []):
+                meta = m.get("metadata") or {}
+                if (
+                    m.get("user") == me
+                    and meta.get("event_type") == mark[0]
+                    and (meta.get("event_payload") or {}).get("key") == mark[1]
+                ):
+                    return str(m["ts"])
+            cursor = page.get("response_metadata", {}).get("next_cursor", "")
+            if not cursor:
+                break
+        return None
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         """Edit a message in place."""

@@ -9,6 +9,7 @@ from bot.hubs.schema import SEVERITIES
 from bot.incidents import flows
 from bot.incidents.flows import FlowError
 from bot.incidents.models import Incident
+from bot.observations import service as observations
 from bot.runtime import Runtime
 from bot.slack.modals import submitted
 
@@ -20,8 +21,8 @@ def button(rt: Runtime, body: dict[str, Any]) -> str | None:
     action = (body.get("actions") or [{}])[0]
     user = str(body.get("user", {}).get("id") or "")
     try:
-        number = int(action.get("value", ""))
-    except ValueError:
+        number = int(action.get("value") or "")
+    except (TypeError, ValueError):
         return "this button does not name an incident"
     if not 0 < number < 2**31:  # past the column's range: no such incident, not a crash
         return f"incident #{number} does not exist"
@@ -46,6 +47,25 @@ def _press(rt: Runtime, session: Session, incident: Incident, action: str, user:
         flows.resolve_incident(session, incident, summary="", actor=user)
     else:
         raise FlowError(f"unknown action {action}")
+
+
+def declare_quiet(rt: Runtime, body: dict[str, Any]) -> str | None:
+    """The quiet channel's Declare incident button; returns a problem to show, if any."""
+    action = (body.get("actions") or [{}])[0]
+    user = str(body.get("user", {}).get("id") or "") or None
+    try:
+        observation = int(action.get("value") or "")
+    except (TypeError, ValueError):
+        observation = 0
+    if not 0 < observation < 2**31:
+        return "this button does not name a message of the quiet channel"
+    with Session(rt.engine) as session:
+        try:
+            observations.declare(session, rt.registry, observation, actor=user)
+        except FlowError as exc:
+            return str(exc)
+    rt.worker.wake()
+    return None
 
 
 def declare_submission(rt: Runtime, body: dict[str, Any]) -> dict[str, str]:

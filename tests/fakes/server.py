@@ -53,6 +53,7 @@ class _Failure:
     remaining: int
     headers: dict[str, str]
     body: Any
+    applied: bool = False
 
 
 def route_matches(route: str, method: str, path: str) -> bool:
@@ -180,11 +181,17 @@ class FakeServer:
         times: int = 1,
         headers: dict[str, str] | None = None,
         body: Any = None,
+        applied: bool = False,
     ) -> None:
         """Answer the next `times` requests to `route` with `status` (and the service's usual
-        error body unless `body` is given), e.g. 429 with {"Retry-After": "1"}, or 503."""
+        error body unless `body` is given), e.g. 429 with {"Retry-After": "1"}, or 503.
+
+        With `applied`, each request takes effect first: the answer is what is lost (a
+        gateway timing out after the service did the work)."""
         with self.lock:
-            self._failures.append(_Failure(route, status, times, dict(headers or {}), body))
+            self._failures.append(
+                _Failure(route, status, times, dict(headers or {}), body, applied)
+            )
 
     def wait_for(self, predicate: Callable[[], object], timeout: float = 10) -> None:
         """Poll until `predicate()` is true; AssertionError after `timeout` seconds."""
@@ -218,6 +225,8 @@ class FakeServer:
                     failure.remaining -= 1
                     if failure.remaining <= 0:
                         self._failures.remove(failure)
+                    if failure.applied:
+                        self.handle(req)
                     answer = failure.body
                     if answer is None:
                         answer = self.error_body(failure.status)

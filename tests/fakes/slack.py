@@ -214,13 +214,22 @@ class FakeSlack(FakeServer):
             return next((c for c in self.channels.values() if c["name"] == name), None)
 
     def add_channel(
-        self, name: str, creator: str = "UOTHER", *, is_private: bool = False
+        self,
+        name: str,
+        creator: str = "UOTHER",
+        *,
+        is_private: bool = False,
+        channel_id: str | None = None,
+        members: tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """Create a channel as someone else would have (e.g. to collide with)."""
+        """Create a channel as someone else would have (e.g. to collide with, or one the bot
+        was invited to)."""
         with self.lock:
             if self.channel_by_name(name) is not None:
                 raise ValueError(f"channel {name!r} exists")
-            return self._new_channel(_random_id("C"), name, creator, is_private)
+            channel = self._new_channel(channel_id or _random_id("C"), name, creator, is_private)
+            channel["members"].extend(members)
+            return channel
 
     def messages(self, channel_id: str) -> list[dict[str, Any]]:
         """Every message in a channel, thread replies included, oldest first."""
@@ -526,6 +535,8 @@ class FakeSlack(FakeServer):
 
     def _api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(_arg(args, "channel"))
+        if channel["creator"] != BOT_USER and BOT_USER not in channel["members"]:
+            raise SlackError("not_in_channel")  # a bot reads only where it was invited
         oldest = Decimal(_arg(args, "oldest") or 0)
         latest = Decimal(str(args["latest"])) if args.get("latest") else None
         inclusive = _flag(args, "inclusive")
@@ -542,8 +553,12 @@ class FakeSlack(FakeServer):
             if m["thread_ts"] in (None, m["ts"]) and in_range(Decimal(m["ts"]))
         ]
         top.sort(key=lambda m: Decimal(m["ts"]), reverse=True)
+        shown = [self._shown(channel, m) for m in top[:limit]]
+        if not _flag(args, "include_all_metadata"):
+            # Slack returns message metadata only to those who ask for it.
+            shown = [{k: v for k, v in m.items() if k != "metadata"} for m in shown]
         return {
-            "messages": [self._shown(channel, m) for m in top[:limit]],
+            "messages": shown,
             "has_more": len(top) > limit,
             "pin_count": 0,
             "response_metadata": {"next_cursor": ""},
@@ -572,6 +587,11 @@ class FakeSlack(FakeServer):
             raise SlackError("no_text")
         message = self._message(BOT_USER, text, blocks, _arg(args, "thread_ts"))
         message["bot_id"] = BOT_ID
+        metadata = _json_arg(args, "metadata")
+        if metadata is not None:
+            if not isinstance(metadata, dict) or not metadata.get("event_type"):
+                raise SlackError("invalid_metadata_format")
+            message["metadata"] = metadata
         channel["messages"].append(message)
         return {"channel": channel["id"], "ts": message["ts"], "message": _public(message)}
 

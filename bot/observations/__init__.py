@@ -1,0 +1,1 @@
+"""The quiet channel: alerts that open no incident, one message per hub per day."""
