@@ -41,6 +41,7 @@ from bot.slack import views as slack_views
 from bot.slack.app import build_bolt_app
 from bot.slack.client import SlackClient
 from bot.slack.pacing import SlackPacer
+from bot.status import views as status_views
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,7 @@ def create_app(
     app.include_router(slack_views.router)
     app.include_router(pagerduty_views.router)
     app.include_router(runbook_views.router)
+    app.include_router(status_views.router)
     # Outermost of ours: a body is limited while it is read, before any view authenticates.
     app.add_middleware(BodyLimits)
     # Wherever the app is served, its access log never shows a token passed in a query string.

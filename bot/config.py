@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     # Alerts that open no incident, one message per hub per day (a channel id; empty: off).
     observe_channel: str = ""
+    # A Jinja2 file that replaces the bundled report template (empty: the bundled one).
+    postmortem_template: str = ""
+    # Follow-up issues and report pull requests (empty token: off).
+    github_token: SecretStr = SecretStr("")
+    github_repo: str = ""  # owner/name of the reports repository, and of follow-ups by default
+    github_api_url: str = "https://api.github.com"
+    github_reports_path: str = "reports/"
     # Not in the contract's table: where the rules live, and tuning knobs with safe defaults.
     alerts_dir: Path = Path("alerts")
     worker_threads: int = Field(default=4, ge=0, le=64)

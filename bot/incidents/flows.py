@@ -273,6 +273,8 @@ def resolve_incident(
         enqueue(
             session.connection(), effects.RESOLVE_PAGERDUTY, effects.IncidentRef(incident=number)
         )
+    # The report, ready to fill in, goes to the channel as the incident ends.
+    enqueue(session.connection(), effects.POSTMORTEM, effects.Postmortem(incident=number))
     session.commit()
 
 
@@ -281,6 +283,9 @@ def acknowledge(session: Session, registry: Registry, incident: Incident, *, act
     require_open(incident)
     number = number_of(incident)
     record_event(session, number, "acknowledged", f"Acknowledged by <@{actor}>", actor=actor)
+    if incident.acknowledged_at is None:
+        incident.acknowledged_at = utcnow()
+        touch(session, incident)
     has_commander = session.exec(
         select(Role.id).where(Role.incident_number == number, Role.role == "commander")
     ).first()

@@ -49,7 +49,11 @@ class Incident(SQLModel, table=True):
     # receiver it is the sha256 of the group key, which ties the group's alerts to it.
     pagerduty_incident_key: str | None = Field(default=None, max_length=255, index=True)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The first acknowledgement (Slack's button or PagerDuty): time to acknowledge ends here.
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The pull request that adds its report to GITHUB_REPO, once opened.
+    report_pr_url: str | None = Field(default=None, max_length=300)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -3,6 +3,7 @@ what happens to it on PagerDuty, each in one transaction with its timeline entry
 
 from sqlmodel import Session
 
+from bot.db import utcnow
 from bot.hubs import Registry
 from bot.incidents import effects
 from bot.incidents.flows import (
@@ -87,6 +88,8 @@ def pagerduty_event(
 ) -> None:
     """Something happened on the linked PagerDuty incident: it goes on the timeline."""
     record_event(session, number_of(incident), kind, text, external_id=external_id)
+    if kind == "acknowledged" and incident.acknowledged_at is None:
+        incident.acknowledged_at = utcnow()
     touch(session, incident)
     if tell_channel:
         announce(session, number_of(incident), f":pager: {text}")

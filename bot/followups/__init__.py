@@ -1,0 +1,1 @@
+"""Follow-ups: the GitHub issues an incident leaves behind (its report's Action Items)."""

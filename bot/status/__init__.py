@@ -1,0 +1,1 @@
+"""Partner status pages: each community's incidents, timelines and Atom feed."""

@@ -1,0 +1,5 @@
+"""`/status/{community}`: partner status pages (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/status", tags=["status pages"])
