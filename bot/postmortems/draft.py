@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from bot.db import utcnow
 from bot.hubs import Registry
 from bot.incidents.models import Incident, Role
-from bot.incidents.naming import place
+from bot.incidents.naming import place, slug
 from bot.timeline.models import TimelineEvent
 
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -85,6 +85,11 @@ def render(
         tz=timezone,
         days=days,
     )
+
+
+def report_filename(incident: Incident) -> str:
+    """`YYYY-MM-DD-<slug of title>.md`, as reports repositories name their files."""
+    return f"{incident.started_at:%Y-%m-%d}-{slug(incident.title)[:60].strip('-_') or 'incident'}.md"
 
 
 def people(session: Session, incident: Incident) -> set[str]:

@@ -1,0 +1,31 @@
+"""How long an incident took: to acknowledge, to resolve, and how durations are written."""
+
+from datetime import timedelta
+
+from bot.incidents.models import Incident
+
+
+def time_to_acknowledge(incident: Incident) -> timedelta | None:
+    """From opening to the first acknowledgement (Slack's button or PagerDuty), if any."""
+    if incident.acknowledged_at is None:
+        return None
+    return max(incident.acknowledged_at - incident.started_at, timedelta(0))
+
+
+def time_to_resolve(incident: Incident) -> timedelta | None:
+    """From opening to resolving, once resolved."""
+    if incident.resolved_at is None:
+        return None
+    return max(incident.resolved_at - incident.started_at, timedelta(0))
+
+
+def duration_text(delta: timedelta) -> str:
+    """`1h 4m`, `21m 3s`, `45s`, `2d 3h`: the two largest units, as 2i2c's reports write it."""
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    units = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
+    first = next((i for i, (n, _) in enumerate(units) if n), len(units) - 1)
+    shown = units[first : first + 2]
+    return " ".join(f"{n}{u}" for n, u in shown if n or u == shown[0][1])
