@@ -89,7 +89,8 @@ def render(
 
 def report_filename(incident: Incident) -> str:
     """`YYYY-MM-DD-<slug of title>.md`, as reports repositories name their files."""
-    return f"{incident.started_at:%Y-%m-%d}-{slug(incident.title)[:60].strip('-_') or 'incident'}.md"
+    name = slug(incident.title)[:60].strip("-_") or "incident"
+    return f"{incident.started_at:%Y-%m-%d}-{name}.md"
 
 
 def people(session: Session, incident: Incident) -> set[str]:
