@@ -1,4 +1,4 @@
-"""`incident-bot serve | check | route | import-clusters | jobs`."""
+"""`incident-bot serve | check | route | import-clusters | jobs | stats`."""
 
 import argparse
 import json
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot import rules
+from bot import rules, stats
 from bot.checks import CheckError, check_all
 from bot.config import Settings
 from bot.hubs import Registry, RegistryError
@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     jobs_cli.add_parser(sub)
+    stats.add_parser(sub)
 
     args = parser.parse_args(argv)
     settings = Settings()
@@ -75,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args.host, args.port, args.log_level, args.access_log)
     if args.command == "jobs":
         return jobs_cli.run(settings, args)
+    if args.command == "stats":
+        return stats.run(settings, args)
     if args.command == "import-clusters":
         return _import_clusters(
             args.folder, args.hubs or settings.hubs_file, args.dry_run, args.community_per

@@ -4,7 +4,12 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
@@ -14,6 +19,12 @@ from bot.jobs.models import DEAD, DONE, PENDING, RUNNING
 from bot.jobs.reads import depth, oldest_ready_age
 
 incident = Incident.__table__  # type: ignore[attr-defined]
+
+# Time to acknowledge and to resolve: a minute to a week.
+RESPONSE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
+_TIMES = sa.select(
+    incident.c.severity, incident.c.started_at, incident.c.acknowledged_at, incident.c.resolved_at
+).where(sa.or_(incident.c.acknowledged_at.is_not(None), incident.c.resolved_at.is_not(None)))
 
 
 class Metrics:
@@ -75,6 +86,7 @@ class _FromDatabase(Collector):
                 opened = conn.execute(
                     sa.select(incident.c.source, sa.func.count()).group_by(incident.c.source)
                 ).all()
+                times = conn.execute(_TIMES).all()
         except sa.exc.SQLAlchemyError:
             return
         totals = dict.fromkeys((PENDING, RUNNING, DONE, DEAD), 0)
@@ -122,3 +134,36 @@ class _FromDatabase(Collector):
         for source, n in opened:
             total.add_metric([source], n)
         yield total
+        acks: dict[str, list[float]] = {}
+        resolves: dict[str, list[float]] = {}
+        for severity, started, acked, resolved in times:
+            if acked is not None:
+                acks.setdefault(severity, []).append(max((acked - started).total_seconds(), 0))
+            if resolved is not None:
+                spent = max((resolved - started).total_seconds(), 0)
+                resolves.setdefault(severity, []).append(spent)
+        yield _histogram(
+            "incident_bot_time_to_acknowledge_seconds",
+            "From an incident's opening to its first acknowledgement, by severity.",
+            acks,
+        )
+        yield _histogram(
+            "incident_bot_time_to_resolve_seconds",
+            "From an incident's opening to its resolution, by severity.",
+            resolves,
+        )
+
+
+def _histogram(name: str, documentation: str, by_severity: dict[str, list[float]]) -> Metric:
+    # Built from the shared table at each scrape: every replica reports the same histogram,
+    # and it survives restarts.
+    family = HistogramMetricFamily(name, documentation, labels=["severity"])
+    for severity, values in sorted(by_severity.items()):
+        buckets = [
+            # `le` written as prometheus_client writes its own ("300.0").
+            (str(float(b)), float(sum(1 for v in values if v <= b)))
+            for b in RESPONSE_BUCKETS
+        ]
+        buckets.append(("+Inf", float(len(values))))
+        family.add_metric([severity], buckets, sum_value=sum(values))
+    return family

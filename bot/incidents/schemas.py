@@ -28,7 +28,12 @@ class IncidentRead(BaseModel):
     pagerduty_incident_id: str | None
     roles: dict[str, str]
     started_at: datetime
+    acknowledged_at: datetime | None
     resolved_at: datetime | None
+    # From opening to the first acknowledgement, and to resolving (MTTA and MTTR's parts).
+    time_to_acknowledge_seconds: float | None
+    time_to_resolve_seconds: float | None
+    report_pr_url: str | None
 
 
 class IncidentDetail(IncidentRead):

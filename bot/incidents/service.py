@@ -8,6 +8,7 @@ from bot.alerts.models import Alert
 from bot.alerts.schemas import AlertRead
 from bot.incidents.models import Incident, Role
 from bot.incidents.schemas import IncidentDetail, IncidentRead, TimelineEventRead
+from bot.incidents.timing import time_to_acknowledge, time_to_resolve
 from bot.timeline.models import TimelineEvent
 
 
@@ -51,7 +52,13 @@ def roles_of(session: Session, *, numbers: list[int]) -> dict[int, dict[str, str
 
 def to_read(incident: Incident, roles: dict[str, str]) -> IncidentRead:
     """The API shape of an incident without alerts and timeline."""
-    return IncidentRead(roles=roles, **incident.model_dump(exclude={"scope", "open_scope"}))
+    ack, resolve = time_to_acknowledge(incident), time_to_resolve(incident)
+    return IncidentRead(
+        roles=roles,
+        time_to_acknowledge_seconds=ack.total_seconds() if ack is not None else None,
+        time_to_resolve_seconds=resolve.total_seconds() if resolve is not None else None,
+        **incident.model_dump(exclude={"scope", "open_scope"}),
+    )
 
 
 def detail(session: Session, incident: Incident) -> IncidentDetail:
