@@ -1,39 +1,51 @@
 """Messages in and out of incident channels: posts, the runbook bookmark, notes taken from
-pinned messages, and the postmortem draft."""
+pinned messages, and the incident report."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
-from bot.db import readonly
+from bot.db import as_aware, readonly, utcnow
 from bot.effects.rows import incident_of
 from bot.hubs import Registry
 from bot.incidents import effects, flows
 from bot.incidents.models import Incident
 from bot.jobs import reads
 from bot.jobs.attempt import GiveUp, RetryLater
+from bot.jobs.models import Job
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer
-from bot.postmortems.draft import people, render
+from bot.postmortems.draft import people, report_file
 from bot.slack.client import SlackClient
+from bot.timeline.models import TimelineEvent
 
 # How long a job that needs the channel waits for it to open, between looks.
 CHANNEL_WAIT_SECONDS = 2.0
+# How far before a report's job was made its lost upload is looked for: Slack's clock and
+# ours need not agree.
+UPLOAD_LOOK_BACK = timedelta(seconds=60)
 
 
 class MessageEffects:
     """Performers of the jobs that post, bookmark, capture and share."""
 
     def __init__(
-        self, engine: Engine, registry: Registry, slack: SlackClient, *, timezone: str = "UTC"
+        self,
+        engine: Engine,
+        registry: Registry,
+        slack: SlackClient,
+        *,
+        timezone: str = "UTC",
+        postmortem_template: str = "",
     ) -> None:
         self.engine = engine
         self.reader = readonly(engine)
         self.registry = registry
         self.slack = slack
         self.timezone = timezone
+        self.postmortem_template = postmortem_template
 
     def performers(self) -> list[Performer[Any]]:
         """The jobs performed here."""
@@ -95,23 +107,49 @@ class MessageEffects:
             )
 
     def postmortem(self, p: effects.Postmortem, job: ClaimedJob) -> None:
-        """Write the postmortem draft, with people's names, and share it in the channel."""
+        """Write the incident report, with people's names, and share it in the channel as the
+        file it would be in a reports repository."""
         channel = self._channel(p.incident)
         with Session(self.reader) as session:
             incident = incident_of(session, p.incident)
             involved = people(session, incident)
-        names = {u: n for u in involved if (n := self.slack.user_name(u))}
+        names = self.slack.display_names(involved)
         with Session(self.reader) as session:
             incident = incident_of(session, p.incident)
-            draft = render(session, self.registry, incident, timezone=self.timezone, names=names)
+            draft, filename = report_file(
+                session,
+                self.registry,
+                incident,
+                timezone=self.timezone,
+                names=names,
+                template=self.postmortem_template,
+            )
             title = incident.title
-        self.slack.upload_file(
-            channel,
-            filename=f"incident-{p.incident}-report.md",
-            title=f"Incident report draft: {title}",
-            content=draft,
-            comment="Here is the postmortem draft: copy it, fill in the prompts, publish.",
-        )
+        comment = "The incident report, ready to fill in: replace the prompts in _italics_."
+        if draft.template_problem:
+            comment += f" (The bundled template was used: {draft.template_problem}.)"
+        # An attempt whose answer was lost may have shared it already: it is not shared twice.
+        if not (job.retried and self._shared(p.incident, channel, filename, job)):
+            self.slack.upload_file(
+                channel, filename=filename, title=title, content=draft.text, comment=comment
+            )
         with Session(self.engine) as session:
             incident = incident_of(session, p.incident)
             flows.postmortem_posted(session, incident, actor=p.actor)
+
+    def _shared(self, number: int, channel: str, filename: str, job: ClaimedJob) -> bool:
+        """Whether this bot shared a file called `filename` in `channel` for this `job`: since
+        the job was made (each request of a report is a job of its own), and since the
+        report before it was shared (the jobs of an incident run one after another)."""
+        with Session(self.reader) as session:
+            row = session.get(Job, job.id)
+            made = row.created_at if row is not None else utcnow()
+            before = session.exec(
+                select(func.max(TimelineEvent.at)).where(
+                    TimelineEvent.incident_number == number, TimelineEvent.kind == "postmortem"
+                )
+            ).one()
+        since = made - UPLOAD_LOOK_BACK
+        if before is not None:
+            since = max(since, as_aware(before))
+        return self.slack.find_own_file(channel, filename, oldest=since.timestamp()) is not None

@@ -61,8 +61,9 @@ def resolved_text(alertname: str, cluster: str | None, hub: str | None) -> str:
 
 
 def alert_title(alertname: str, summary: str | None, cluster: str | None, hub: str | None) -> str:
-    """The title of an incident an alert opens: its summary, else its name and place."""
-    summary = (summary or "").strip()
+    """The title of an incident an alert opens: its summary, else its name and place; one
+    line (a summary may hold several), as a title is shown in a heading or a topic."""
+    summary = " ".join((summary or "").split())
     return (summary or f"{alertname or 'Alert'} on {where(cluster, hub)}")[:200]
 
 

@@ -20,12 +20,12 @@ def time_to_resolve(incident: Incident) -> timedelta | None:
 
 
 def duration_text(delta: timedelta) -> str:
-    """`1h 4m`, `21m 3s`, `45s`, `2d 3h`: the two largest units, as 2i2c's reports write it."""
-    seconds = int(delta.total_seconds())
+    """`1h 4m`, `21m 3s`, `0m 45s`, `2d 3h`, `1h 0m`: always two units, the first of them
+    days, hours or minutes, as 2i2c's reports write a duration (their scripts read it so)."""
+    seconds = max(int(delta.total_seconds()), 0)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, seconds = divmod(rest, 60)
     units = [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")]
-    first = next((i for i, (n, _) in enumerate(units) if n), len(units) - 1)
-    shown = units[first : first + 2]
-    return " ".join(f"{n}{u}" for n, u in shown if n or u == shown[0][1])
+    first = next((i for i, (n, _) in enumerate(units[:2]) if n), 2)
+    return " ".join(f"{n}{u}" for n, u in units[first : first + 2])

@@ -8,7 +8,7 @@ from fastapi.responses import PlainTextResponse
 from bot.deps import ApiAuth, ReadSessionDep, RegistryDep, SettingsDep
 from bot.incidents import service
 from bot.incidents.schemas import IncidentDetail, IncidentRead
-from bot.postmortems.draft import render
+from bot.postmortems.draft import write
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=[ApiAuth])
 
@@ -26,6 +26,8 @@ HubFilter = Annotated[
     ),
 ]
 IncidentNumber = Annotated[int, Path(ge=1, le=MAX_NUMBER)]
+# Says why POSTMORTEM_TEMPLATE was set aside for the bundled template.
+TEMPLATE_ERROR = "X-Postmortem-Template-Error"
 
 
 def split_hub(hub: str | None) -> tuple[str | None, str | None]:
@@ -59,12 +61,26 @@ def list_incidents(
 def get_postmortem(
     number: IncidentNumber, session: ReadSessionDep, registry: RegistryDep, settings: SettingsDep
 ) -> PlainTextResponse:
-    """The postmortem draft, in markdown."""
+    """The incident report, in markdown, from POSTMORTEM_TEMPLATE if it is set.
+
+    If that template is missing or broken the report comes from the bundled one (the error is
+    logged), and the `X-Postmortem-Template-Error` header says why."""
     incident = service.get(session, number=number)
     if incident is None:
         raise HTTPException(404, detail=f"no incident {number}")
-    draft = render(session, registry, incident, timezone=settings.timezone)
-    return PlainTextResponse(draft, media_type="text/markdown; charset=utf-8")
+    draft = write(
+        session,
+        registry,
+        incident,
+        timezone=settings.timezone,
+        template=settings.postmortem_template,
+    )
+    headers: dict[str, str] = {}
+    if draft.template_problem:
+        # A header value is one line: printable ASCII only, at most 500 characters.
+        problem = " ".join(draft.template_problem.split())
+        headers[TEMPLATE_ERROR] = "".join(c if " " <= c <= "~" else "?" for c in problem)[:500]
+    return PlainTextResponse(draft.text, media_type="text/markdown; charset=utf-8", headers=headers)
 
 
 @router.get("/{number}", response_model=IncidentDetail)

@@ -3,6 +3,7 @@
 import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from slack_sdk import WebClient
@@ -162,29 +163,37 @@ class SlackClient:
     def find_marked(self, channel: str, mark: tuple[str, str], *, oldest: float) -> str | None:
         """The ts of a message this bot posted with `mark` since `oldest` (unix time): the
         post of an attempt whose answer was lost."""
+        for m in self._own_messages(channel, oldest, include_all_metadata=True):
+            meta = m.get("metadata") or {}
+            if (
+                meta.get("event_type") == mark[0]
+                and (meta.get("event_payload") or {}).get("key") == mark[1]
+            ):
+                return str(m["ts"])
+        return None
+
+    def _own_messages(
+        self, channel: str, oldest: float, **options: Any
+    ) -> Iterator[dict[str, Any]]:
+        """This bot's messages in `channel` since `oldest` (unix time), newest first, at most
+        10 pages of 200."""
         me = self.bot_user()
         cursor = ""
-        for _ in range(10):  # at most 10 pages of 200 messages
+        for _ in range(10):
             page = self.call(
                 "conversations.history",
                 channel=channel,
                 oldest=f"{oldest:.6f}",
                 limit=200,
                 cursor=cursor,
-                include_all_metadata=True,
+                **options,
             )
             for m in page.get("messages", []):
-                meta = m.get("metadata") or {}
-                if (
-                    m.get("user") == me
-                    and meta.get("event_type") == mark[0]
-                    and (meta.get("event_payload") or {}).get("key") == mark[1]
-                ):
-                    return str(m["ts"])
+                if m.get("user") == me:
+                    yield m
             cursor = page.get("response_metadata", {}).get("next_cursor", "")
             if not cursor:
-                break
-        return None
+                return
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         """Edit a message in place."""
@@ -256,6 +265,20 @@ class SlackClient:
                 )
         finally:
             self.pacer.answered("files.getUploadURLExternal", started)
+
+    def find_own_file(self, channel: str, filename: str, *, oldest: float) -> str | None:
+        """The id of a file called `filename` that this bot shared in `channel` since `oldest`
+        (unix time): the upload of an attempt whose answer was lost. A shared file is a
+        message of the uploader's with the file in its `files`."""
+        for m in self._own_messages(channel, oldest):
+            for f in m.get("files") or []:
+                if f.get("name") == filename:
+                    return str(f["id"])
+        return None
+
+    def display_names(self, users: Iterable[str]) -> dict[str, str]:
+        """Slack users' display names, for those Slack tells."""
+        return {u: name for u in sorted(set(users)) if (name := self.user_name(u))}
 
     def user_name(self, user: str) -> str | None:
         """A Slack user's display name."""

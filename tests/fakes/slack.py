@@ -731,8 +731,9 @@ class FakeSlack(FakeServer):
         if not isinstance(files, list) or not files:
             raise SlackError("invalid_arguments")
         channel_id = _arg(args, "channel_id")
-        if channel_id is not None:
-            channel_id = self._target(channel_id)["id"]
+        channel = None if channel_id is None else self._target(channel_id)
+        if channel is not None:
+            channel_id = channel["id"]
         done = []
         for item in files:
             pending = self._pending_uploads.get(item.get("id", ""))
@@ -760,4 +761,16 @@ class FakeSlack(FakeServer):
                     "permalink": f"https://fake.slack.com/files/{BOT_USER}/{item['id']}",
                 }
             )
+        if channel is not None:
+            # Shared in a channel, the files are one message of the uploader's, its text the
+            # initial comment, as conversations.history shows a file share.
+            thread_ts = _arg(args, "thread_ts")
+            message = self._message(BOT_USER, _arg(args, "initial_comment"), None, thread_ts)
+            message["files"] = [
+                {k: f[k] for k in ("id", "name", "title", "mimetype")} | {"user": BOT_USER}
+                for f in done
+            ]
+            message["upload"] = True
+            message["display_as_bot"] = False
+            channel["messages"].append(message)
         return {"files": done}
