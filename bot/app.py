@@ -22,9 +22,11 @@ from bot.config import Settings
 from bot.db import make_engine, migrate, readonly
 from bot.effects.channel import ChannelEffects
 from bot.effects.context import ContextEffects
+from bot.effects.github import GitHubEffects
 from bot.effects.messages import MessageEffects
 from bot.effects.observe import QuietChannelEffects
 from bot.effects.paging import PagingEffects
+from bot.github.client import GitHubClient
 from bot.health import router as health_router
 from bot.hubs import Registry
 from bot.incidents import views as incident_views
@@ -111,7 +113,13 @@ def create_app(
         found += ChannelEffects(
             engine, registry, runbooks, slack, pagerduty, edit_interval=EDIT_INTERVAL / scale
         ).performers()
-        found += MessageEffects(engine, registry, slack, timezone=settings.timezone).performers()
+        found += MessageEffects(
+            engine,
+            registry,
+            slack,
+            timezone=settings.timezone,
+            postmortem_template=settings.postmortem_template,
+        ).performers()
         if settings.observe_channel:
             found += QuietChannelEffects(
                 engine,
@@ -123,6 +131,20 @@ def create_app(
             ).performers()
     if pagerduty is not None:
         found += PagingEffects(engine, registry, pagerduty, slack).performers()
+    github = None
+    if settings.github_token.get_secret_value():
+        github = GitHubClient(settings.github_token.get_secret_value(), settings.github_api_url)
+        found += GitHubEffects(
+            engine,
+            registry,
+            github,
+            slack,
+            timezone=settings.timezone,
+            reports_path=settings.github_reports_path,
+            repo=settings.github_repo,
+            public_url=settings.public_url,
+            template=settings.postmortem_template,
+        ).performers()
     prometheus = None
     if settings.prometheus_url:
         prometheus = PrometheusContext(settings.prometheus_url)
@@ -181,6 +203,8 @@ def create_app(
         finally:
             intake.stop()
             worker.stop()
+            if github is not None:
+                github.close()
             engine.dispose()
 
     app = _App(

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
             missing.append(
                 "quiet channel (OBSERVE_CHANNEL): alerts that open no incident are only stored"
             )
+        if not self.github_token.get_secret_value():
+            missing.append(
+                "GitHub (GITHUB_TOKEN, GITHUB_REPO): no follow-up issues or report pull requests"
+            )
         if not self.prometheus_url:
             missing.append("Prometheus context (PROMETHEUS_URL)")
         for name in missing:

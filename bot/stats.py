@@ -5,7 +5,6 @@ import argparse
 import csv
 import io
 import math
-import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -19,12 +18,10 @@ from bot.config import Settings
 from bot.db import make_engine, readonly, utcnow
 from bot.hubs import Registry, RegistryError
 from bot.hubs.schema import SEVERITIES
-from bot.incidents.models import Incident
+from bot.incidents.models import Incident, Role
 from bot.incidents.naming import place
 from bot.incidents.timing import duration_text, time_to_acknowledge, time_to_resolve
 from bot.timeline.models import TimelineEvent
-
-MENTION = re.compile(r"<@([UW][A-Z0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ class Stats:
     since: datetime
     incidents: Counter[tuple[str, str]] = field(default_factory=Counter)  # (place, sev) -> n
     timing: list[Timing] = field(default_factory=list)
-    # Slack user -> (called in as the on-call commander, acknowledged)
+    # Slack user -> (incidents led as commander, acknowledgements)
     people: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
@@ -60,9 +57,7 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def gather(
-    session: Session, registry: Registry, *, days: int, now: datetime | None = None
-) -> Stats:
+def gather(session: Session, *, days: int, now: datetime | None = None) -> Stats:
     """The figures of incidents opened in the last `days` days."""
     since = (now or utcnow()) - timedelta(days=days)
     stats = Stats(days=days, since=since)
@@ -92,26 +87,27 @@ def gather(
                 percentile(resolves, 90),
             )
         )
-    numbers = [i.number for i in incidents]
-    commander = f"is {registry.role_name('commander')}"
-    paged: Counter[str] = Counter()
-    acked: Counter[str] = Counter()
-    if numbers:
-        events = session.exec(
-            select(TimelineEvent).where(
-                col(TimelineEvent.incident_number).in_(numbers),
-                col(TimelineEvent.kind).in_(["role_assigned", "acknowledged"]),
+    window = select(Incident.number).where(Incident.started_at >= since)
+    # Who each incident called in: its commander (the on-call person the bot looked up, who
+    # acknowledged first, or who was named), and who acknowledged it from Slack.
+    led = Counter(
+        session.exec(
+            select(Role.user_id).where(
+                col(Role.incident_number).in_(window), Role.role == "commander"
             )
-        ).all()
-        for e in events:
-            if e.kind == "acknowledged" and e.actor:
-                acked[e.actor] += 1
-            elif e.kind == "role_assigned" and e.actor is None and commander in e.text:
-                # Named by the bot as the on-call person PagerDuty gave: they were paged.
-                found = MENTION.search(e.text)
-                if found:
-                    paged[found.group(1)] += 1
-    stats.people = {p: (paged[p], acked[p]) for p in sorted(set(paged) | set(acked))}
+        )
+    )
+    acked = Counter(
+        a
+        for a in session.exec(
+            select(TimelineEvent.actor).where(
+                col(TimelineEvent.incident_number).in_(window),
+                TimelineEvent.kind == "acknowledged",
+            )
+        )
+        if a
+    )
+    stats.people = {p: (led[p], acked[p]) for p in sorted(set(led) | set(acked))}
     return stats
 
 
@@ -140,11 +136,11 @@ def as_text(stats: Stats, registry: Registry) -> str:
             f"{_seconds(t.mtta_p90):>9}  {t.resolved:>8}  {_seconds(t.mttr_p50):>9} "
             f"{_seconds(t.mttr_p90):>9}"
         )
-    lines += ["", "Pages per person (called in as the on-call commander / acknowledged)"]
+    lines += ["", "Pages per person: incidents led as commander / acknowledged"]
     if not stats.people:
         lines.append("  none")
-    for person, (paged, acked) in stats.people.items():
-        lines.append(f"  {person:<12} {paged:>5} {acked:>5}")
+    for person, (led, acked) in stats.people.items():
+        lines.append(f"  {person:<12} {led:>5} {acked:>5}")
     return "\n".join(lines)
 
 
@@ -169,8 +165,8 @@ def as_csv(stats: Stats, registry: Registry) -> str:
                 "" if value is None else (round(value, 1) if isinstance(value, float) else value)
             )
             writer.writerow([metric, "", label, "", shown])
-    for person, (paged, acked) in stats.people.items():
-        writer.writerow(["paged", "", "", person, paged])
+    for person, (led, acked) in stats.people.items():
+        writer.writerow(["commander", "", "", person, led])
         writer.writerow(["acknowledgements", "", "", person, acked])
     return out.getvalue()
 
@@ -197,7 +193,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     try:
         with Session(readonly(engine)) as session:
-            found = gather(session, registry, days=args.days)
+            found = gather(session, days=args.days)
     except sa.exc.SQLAlchemyError as exc:
         print(f"error: database: {exc.__cause__ or exc}", file=sys.stderr)
         return 1

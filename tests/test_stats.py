@@ -126,7 +126,7 @@ def test_stats_for_people_and_spreadsheets(engine: Engine, database_url: str):
     assert by[("mttr_p50_seconds", "", "P1", "")] == "5400.0"
     assert by[("acknowledged", "", "P2", "")] == "1"
     # The on-call commander the bot called in four times; UBOB acknowledged three.
-    assert by[("paged", "", "", "UADA")] == "4"
+    assert by[("commander", "", "", "UADA")] == "4"
     assert by[("acknowledgements", "", "", "UBOB")] == "3"
 
     text = stats(database_url, "--days", "7")

@@ -11,6 +11,9 @@ ROLE_NAMES: tuple[RoleName, ...] = ("commander", "communications", "scribe", "sm
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# A GitHub repository, `owner/name`: a hub's `github_repo`, GITHUB_REPO, and what the GitHub
+# client accepts.
+GITHUB_REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 
 DEFAULT_SEVERITY_MAP: dict[str, Severity] = {
     "critical": "sev1",
@@ -65,7 +68,7 @@ class Hub(_Strict):
     display_name: str | None = None
     helm_chart: str | None = None
     # Where follow-up issues of this hub go (else GITHUB_REPO).
-    github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    github_repo: str | None = Field(default=None, pattern=GITHUB_REPO_PATTERN)
 
 
 class Cluster(_Strict):

@@ -13,7 +13,7 @@ from typing import Any
 from bot.hubs.registry import scope_of
 from bot.jobs.kinds import JobKind, Payload
 
-SLACK, PAGERDUTY, PROMETHEUS = "slack", "pagerduty", "prometheus"
+SLACK, PAGERDUTY, PROMETHEUS, GITHUB = "slack", "pagerduty", "prometheus", "github"
 
 
 class IncidentRef(Payload):
@@ -88,6 +88,20 @@ class Observe(Payload):
     @property
     def scope(self) -> str:
         return scope_of(self.cluster, self.hub)
+
+
+class FollowUp(Payload):
+    """A follow-up row whose GitHub issue is to be opened."""
+
+    followup: int
+    incident: int
+
+
+class Publish(Payload):
+    """The report of an incident, to be added to the reports repository by a pull request."""
+
+    incident: int
+    actor: str | None = None
 
 
 def _observed(prefix: str, p: Observe) -> str:
@@ -203,6 +217,25 @@ RESOLVE_PAGERDUTY = JobKind(
 NOTE_PAGERDUTY = JobKind("pagerduty.note", PagerDutyNote, PAGERDUTY, priority=2, queue=_pagerduty)
 PEOPLE = JobKind("pagerduty.people", People, PAGERDUTY, priority=1, queue=_incident)
 
+# GitHub: one queue per incident, so a report published after follow-ups were typed waits for
+# their issues (its Action Items link them).
+FOLLOWUP = JobKind(
+    "github.followup",
+    FollowUp,
+    GITHUB,
+    priority=2,
+    queue=lambda p: f"github:{p.incident}",
+    dedup=lambda p: f"github.followup:{p.followup}",
+)
+PUBLISH_REPORT = JobKind(
+    "github.publish_report",
+    Publish,
+    GITHUB,
+    priority=2,
+    queue=lambda p: f"github:{p.incident}",
+    dedup=lambda p: f"github.publish:{p.incident}",
+)
+
 ALL: tuple[JobKind[Any], ...] = (
     OPEN_CHANNEL,
     INVITE,
@@ -218,5 +251,7 @@ ALL: tuple[JobKind[Any], ...] = (
     RESOLVE_PAGERDUTY,
     NOTE_PAGERDUTY,
     PEOPLE,
+    FOLLOWUP,
+    PUBLISH_REPORT,
 )
 BY_NAME: dict[str, JobKind[Any]] = {k.name: k for k in ALL}

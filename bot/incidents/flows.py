@@ -17,6 +17,9 @@ from bot.jobs.queue import enqueue
 from bot.timeline.models import Kind, TimelineEvent
 from bot.timeline.service import event_row
 
+# How a timeline entry names a source that is not a person.
+SOURCE_NAMES = {"pagerduty": "PagerDuty", "slack": "Slack", "api": "the API"}
+
 
 class FlowError(Exception):
     """A request that cannot be done as asked; the message says why, for the person."""
@@ -262,7 +265,7 @@ def resolve_incident(
     require_open(incident)
     number = number_of(incident)
     incident.status, incident.resolved_at, incident.open_scope = "resolved", utcnow(), None
-    by = f"<@{actor}>" if actor else source
+    by = f"<@{actor}>" if actor else SOURCE_NAMES.get(source, source)
     message = f"Resolved by {by}" + (f": {summary}" if summary else "")
     record_event(session, number, "resolved", message, actor=actor)
     touch(session, incident)

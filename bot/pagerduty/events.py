@@ -107,12 +107,17 @@ class PagerDutyEvents:
             self._people(session, incident, people, commander=False)
         elif kind == "incident.resolved":
             if incident.status != "resolved":
-                flows.resolve_incident(
+                # Who resolved it is for the team (an internal entry); partners read only that
+                # it was resolved.
+                pd_flows.pagerduty_event(
                     session,
                     incident,
-                    summary=f"resolved on PagerDuty by {agent}",
-                    actor=None,
-                    source="pagerduty",
+                    kind="note",
+                    text=f"Resolved on PagerDuty by {agent}",
+                    external_id=ref,
+                )
+                flows.resolve_incident(
+                    session, incident, summary="", actor=None, source="pagerduty"
                 )
         elif kind == "incident.annotated":
             flows.add_note(

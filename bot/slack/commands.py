@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot.followups import flows as followup_flows
 from bot.hubs.schema import ROLE_NAMES, SEVERITIES
 from bot.incidents import flows
 from bot.incidents.flows import FlowError
@@ -310,7 +311,60 @@ def _timeline(inv: Invocation) -> str:
     return text if len(text) < 3500 else text[:3400] + "\n... (see the API for the rest)"
 
 
-@command("postmortem", "postmortem", "write the postmortem draft and post it here")
+@command(
+    "postmortem",
+    "postmortem [publish]",
+    "post the report draft here; `publish`: open a pull request adding it to the reports "
+    "repository (GITHUB_REPO)",
+)
 def _postmortem(inv: Invocation) -> str:
+    action = inv.args.lower()
+    if action == "publish":
+        return _publish(inv)
+    if action:
+        raise UsageError(f"`{inv.args}`: only `publish` may follow `postmortem`")
     number = flows.request_postmortem(inv.session, _incident(inv), actor=inv.user)
     return f"Writing the postmortem draft of incident #{number}; it will be posted here."
+
+
+def _publish(inv: Invocation) -> str:
+    settings = inv.rt.settings
+    if not settings.github_token.get_secret_value() or not settings.github_repo:
+        raise FlowError(
+            "publishing needs GitHub: set GITHUB_TOKEN and GITHUB_REPO (the reports "
+            "repository, `owner/name`) on the bot"
+        )
+    followup_flows.check_repo(settings.github_repo)
+    incident = _incident(inv)
+    already = followup_flows.request_publish(inv.session, incident, actor=inv.user)
+    if already:
+        return f"The report of incident #{incident.number} is published already: {already}"
+    return (
+        f"Opening a pull request that adds the report of incident #{incident.number} to "
+        f"`{settings.github_repo}`; its link will be posted here."
+    )
+
+
+@command(
+    "followup",
+    "followup <text>",
+    "open a GitHub issue for a follow-up (in the hub's `github_repo`, else GITHUB_REPO)",
+)
+def _followup(inv: Invocation) -> str:
+    if not inv.args:
+        raise UsageError("a follow-up needs some text: what should be done")
+    settings = inv.rt.settings
+    if not settings.github_token.get_secret_value():
+        raise FlowError(
+            "follow-ups need GitHub: set GITHUB_TOKEN on the bot (and GITHUB_REPO, or the "
+            "hub's `github_repo` in the registry)"
+        )
+    row = followup_flows.add_followup(
+        inv.session,
+        inv.rt.registry,
+        _incident(inv),
+        text=inv.args,
+        actor=inv.user,
+        default_repo=settings.github_repo,
+    )
+    return f"Opening a GitHub issue in `{row.repo}` for this follow-up; its link will follow here."

@@ -37,6 +37,7 @@ def summaries(rig: SlackRig, channel: str) -> list[dict[str, Any]]:
 def test_help(rig: SlackRig, text: str):
     reply = rig.reply(text)
     assert "/incident declare" in reply and "/incident resolve" in reply
+    assert "/incident followup <text>" in reply and "/incident postmortem [publish]" in reply
 
 
 def test_an_unknown_subcommand_says_so_with_usage(rig: SlackRig):
@@ -56,6 +57,8 @@ def test_an_unknown_subcommand_says_so_with_usage(rig: SlackRig):
         "severity sev1",
         "page",
         "postmortem",
+        "postmortem publish",
+        "followup add an alert",
         "role scribe <@UBOB>",
     ],
 )
@@ -294,8 +297,9 @@ def test_timeline_and_postmortem(rig: SlackRig):
     rig.wait_idle()
     [upload] = rig.slack.uploads
     draft = upload["bytes"].decode()
-    assert draft.startswith("# Incident report ")
-    assert "first finding" in draft and "@Ada Lovelace" in draft
+    assert upload["filename"] == "2026-11-25-hub-down.md"
+    assert draft.startswith('---\ntitle: "Hub down"\ndate: 2026-11-25\n---\n\n# Hub down\n')
+    assert "first finding" in draft and "| **Incident Commander** | Ada Lovelace |" in draft
     assert "postmortem" in kinds(rig, number)
 
 

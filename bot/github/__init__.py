@@ -1,0 +1,1 @@
+"""GitHub: the follow-up issues and report pull requests of incidents."""
