@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot import __version__, access_log, rules, runbook_views
+from bot import __version__, access_log, docs, home, rules, runbook_views
 from bot.alerts import views as alert_views
 from bot.alerts import webhook
 from bot.alerts.intake import Extras, IngestResult
@@ -30,6 +30,8 @@ from bot.github.client import GitHubClient
 from bot.health import router as health_router
 from bot.hubs import Registry
 from bot.incidents import views as incident_views
+from bot.incidents.catch_up import open_missing_channels
+from bot.jobs import queue
 from bot.jobs.worker import Performer, Worker
 from bot.metrics import Metrics
 from bot.pagerduty import views as pagerduty_views
@@ -43,6 +45,7 @@ from bot.slack import views as slack_views
 from bot.slack.app import build_bolt_app
 from bot.slack.client import SlackClient
 from bot.slack.pacing import SlackPacer
+from bot.slack.socket_mode import SocketMode
 from bot.status import views as status_views
 
 log = logging.getLogger(__name__)
@@ -104,8 +107,9 @@ def create_app(
             settings.pagerduty_api_url,
             settings.pagerduty_from_email,
         )
-    # What the worker performs follows what is configured: jobs for an integration that is
-    # not configured wait in the queue until it is.
+    # What the worker performs follows what is configured, and so does what is queued: jobs
+    # for an integration that is not configured are not queued (turned on later, Slack gets
+    # the channels of the incidents still open, at start-up). Replicas share one configuration.
     found: list[Performer[Any]] = [
         *PagerDutyEvents(engine, registry, people=bool(slack and pagerduty)).performers()
     ]
@@ -150,6 +154,8 @@ def create_app(
         prometheus = PrometheusContext(settings.prometheus_url)
         found += ContextEffects(engine, prometheus, _rules(settings), slack).performers()
     found += performers
+    # Jobs of an integration that nothing here performs are not queued at all.
+    queue.configure(engine, (p.kind.integration for p in found))
     worker = Worker(
         engine,
         found,
@@ -164,9 +170,13 @@ def create_app(
         sorted({p.kind.integration for p in found if p.kind.integration is not None}),
     )
     runtime = Runtime(settings, registry, runbooks, engine, worker, slack)
-    bolt = None
-    if slack is not None and settings.slack_signing_secret.get_secret_value():
+    bolt = socket_mode = None
+    app_token = settings.slack_app_token.get_secret_value()
+    if slack is not None and (settings.slack_signing_secret.get_secret_value() or app_token):
         bolt = build_bolt_app(runtime, slack.web)
+    if bolt is not None and app_token:
+        # The same listeners, fed over a WebSocket that the bot opens: no public URL needed.
+        socket_mode = SocketMode(bolt, app_token)
 
     def after_commit(results: list[IngestResult]) -> None:
         # Only for new jobs: alerts joining an incident whose refresh waits already add none.
@@ -183,8 +193,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("incident-bot %s starting", __version__)
+        settings.log_configured()
         settings.log_unconfigured()
         await run_in_threadpool(migrate, engine)
+        if slack is not None:
+            # Slack turned on later: channels for the incidents still open that have none.
+            await run_in_threadpool(open_missing_channels, engine)
         log.info(
             "hub registry %s: %d clusters, %d hubs",
             registry.source,
@@ -195,12 +210,16 @@ def create_app(
             log.warning("%s", warning)
         intake.start()
         worker.start()
+        if socket_mode is not None:
+            socket_mode.start()  # connects in its own thread, Slack reachable or not
         # Everything loaded so far lives as long as the process: keep the cyclic garbage
         # collector from walking it again and again (p99 under an alert storm halves).
         gc.freeze()
         try:
             yield
         finally:
+            if socket_mode is not None:
+                await run_in_threadpool(socket_mode.stop)
             intake.stop()
             worker.stop()
             if github is not None:
@@ -215,6 +234,9 @@ def create_app(
         # The bot exports its own metrics (/metrics); FastAPI's OpenTelemetry hooks would
         # look up the providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Served by bot.docs from the bot's own assets, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.registry = registry
@@ -225,6 +247,7 @@ def create_app(
     app.state.worker = worker
     app.state.runtime = runtime
     app.state.slack_bolt = bolt
+    app.state.socket_mode = socket_mode
     app.alertmanager = webhook.alertmanager_endpoint(app.state)
 
     @app.exception_handler(sa.exc.OperationalError)
@@ -239,6 +262,8 @@ def create_app(
     app.include_router(pagerduty_views.router)
     app.include_router(runbook_views.router)
     app.include_router(status_views.router)
+    app.include_router(home.router)
+    docs.install(app)
     # Outermost of ours: a body is limited while it is read, before any view authenticates.
     app.add_middleware(BodyLimits)
     # Wherever the app is served, its access log never shows a token passed in a query string.

@@ -1,18 +1,36 @@
-"""`incident-bot serve | check | route | import-clusters | jobs | stats`."""
+"""`incident-bot serve | migrate | check | route | import-clusters | jobs | stats`.
+
+Exit codes: 0 done, 1 a runtime failure, 2 a configuration mistake (a setting, the database
+unreachable); every error is one line on stderr."""
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot import rules, stats
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from bot import __version__, rules, stats
 from bot.checks import CheckError, check_all
-from bot.config import Settings
+from bot.config import Settings, settings_error
+from bot.db import (
+    MIGRATE_FIRST,
+    DatabaseUnavailable,
+    check_connection,
+    make_engine,
+    migrate,
+    migration_sql,
+    normalize_url,
+    one_line,
+    revision,
+    shown_url,
+)
 from bot.hubs import Registry, RegistryError
 from bot.hubs.import_clusters import CommunityPer, FleetError, import_clusters, read_fleet
+from bot.incidents import cli as incidents_cli
 from bot.incidents.naming import alert_title, channel_name, channel_subject
 from bot.jobs import cli as jobs_cli
 from bot.runbooks import RunbookError, Runbooks
@@ -20,7 +38,12 @@ from bot.runbooks import RunbookError, Runbooks
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `incident-bot` command."""
-    parser = argparse.ArgumentParser(prog="incident-bot", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="incident-bot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"incident-bot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the service (API, webhooks, Slack app, worker)")
@@ -34,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         dest="access_log",
         action="store_false",
         help="do not log every request (saves CPU under alert storms)",
+    )
+
+    mig = sub.add_parser("migrate", help="bring the database schema to the newest revision")
+    mig.add_argument(
+        "--sql", action="store_true", help="print the SQL instead of running it (touches nothing)"
     )
 
     check = sub.add_parser("check", help="validate the hub registry, runbooks and alert rules")
@@ -69,15 +97,72 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     jobs_cli.add_parser(sub)
     stats.add_parser(sub)
+    incidents_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"error: {settings_error(exc)}", file=sys.stderr)
+        return 2
+    try:
+        if args.command in READS_DATABASE and (missing := _missing_sqlite(settings)):
+            # Connecting would leave an empty file behind, in whatever folder this runs in.
+            print(
+                f"error: DATABASE_URL: no database at {missing}: {MIGRATE_FIRST}", file=sys.stderr
+            )
+            return 1
+        if args.command in USES_DATABASE and not getattr(args, "sql", False):
+            _check_database(settings)
+        return _run(args, settings, parser)
+    except DatabaseUnavailable as exc:
+        print(f"error: DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
+    except sa.exc.SQLAlchemyError as exc:
+        if isinstance(exc, sa.exc.DBAPIError) and exc.statement is None:
+            # Failed to connect (no statement ran): the database is unreachable.
+            print(
+                f"error: DATABASE_URL: cannot connect: {one_line(exc.orig or exc)}", file=sys.stderr
+            )
+            return 2
+        # Past the connection check, a database failure is a runtime one.
+        print(f"error: database: {one_line(exc.__cause__ or exc)}", file=sys.stderr)
+        return 1
+
+
+# Commands that read or write the database: they first check it answers (else exit 2).
+USES_DATABASE = frozenset({"serve", "migrate", "jobs", "stats", "incidents"})
+# Of those, the ones that never create it.
+READS_DATABASE = frozenset({"jobs", "stats", "incidents"})
+
+
+def _missing_sqlite(settings: Settings) -> str | None:
+    url = sa.make_url(normalize_url(settings.database_url))
+    path = url.database
+    if url.get_backend_name() == "sqlite" and path and path != ":memory:":
+        return None if Path(path).exists() else path
+    return None
+
+
+def _check_database(settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    try:
+        check_connection(engine)
+    finally:
+        engine.dispose()
+
+
+def _run(args: argparse.Namespace, settings: Settings, parser: argparse.ArgumentParser) -> int:
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.log_level, args.access_log)
+    if args.command == "migrate":
+        return _migrate(settings, sql=args.sql)
     if args.command == "jobs":
         return jobs_cli.run(settings, args)
     if args.command == "stats":
         return stats.run(settings, args)
+    if args.command == "incidents":
+        return incidents_cli.run(settings, args)
     if args.command == "import-clusters":
         return _import_clusters(
             args.folder, args.hubs or settings.hubs_file, args.dry_run, args.community_per
@@ -98,16 +183,45 @@ def _serve(settings: Settings, host: str, port: int, log_level: str, access_log:
     import uvicorn
 
     from bot.app import create_app
+    from bot.logs import configure, log_config
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # One format for the bot's lines and uvicorn's (access log included), set before the app
+    # is built so that its first lines have it too; uvicorn applies the same dict again.
+    config = log_config(log_level, settings.log_format)
+    configure(config)
     try:
         app = create_app(settings)
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, ws="none")
+        return 2  # a configuration mistake
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=config,
+        access_log=access_log,
+        ws="none",
+    )
+    return 0
+
+
+def _migrate(settings: Settings, *, sql: bool) -> int:
+    if sql:
+        migration_sql(settings.database_url, sys.stdout)
+        return 0
+    engine = make_engine(settings.database_url)
+    try:
+        before = revision(engine)
+        migrate(engine)
+        after = revision(engine)
+    finally:
+        engine.dispose()
+    where = shown_url(settings.database_url)
+    if before == after:
+        print(f"{where}: up to date (revision {after})")
+    else:
+        print(f"{where}: migrated from revision {before or 'none'} to {after}")
     return 0
 
 

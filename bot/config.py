@@ -2,9 +2,13 @@
 
 import logging
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.db import normalize_url, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,8 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr = SecretStr("")
     slack_signing_secret: SecretStr = SecretStr("")
     slack_api_url: str = "https://slack.com/api/"
+    # An app-level token (xapp-...): Slack events arrive over Socket Mode, no public URL needed.
+    slack_app_token: SecretStr = SecretStr("")
     pagerduty_api_token: SecretStr = SecretStr("")
     pagerduty_api_url: str = "https://api.pagerduty.com"
     pagerduty_from_email: str = ""
@@ -53,6 +59,25 @@ class Settings(BaseSettings):
     # Slack's rate-limit windows and the summary edit interval are divided by this: only for
     # fakes that run Slack's clock faster (tests, bench/storm.py).
     slack_rate_scale: float = Field(default=1.0, ge=1, le=1000)
+    # `json`: one JSON object a line (time, level, logger, message, exception), access log too.
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        return normalize_url(url)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        # Postmortem timelines would otherwise be written in UTC without a word.
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r}: use an IANA name such as UTC or Europe/Paris"
+            ) from None
+        return name
 
     def resolved_hubs_file(self) -> Path:
         """The registry to load: the configured file, else the bundled example."""
@@ -65,6 +90,25 @@ class Settings(BaseSettings):
     def resolved_alerts_dir(self) -> Path:
         """The alert rules folder: the configured one, else the one shipped with the source."""
         return _existing_or_bundled(self.alerts_dir, Path("alerts"))
+
+    def log_configured(self) -> None:
+        """Log which database the service uses (password hidden) and each configured
+        integration; `log_unconfigured` names the others."""
+        log.info("database: %s", shown_url(self.database_url))
+        configured = {
+            "Slack": self.slack_bot_token.get_secret_value(),
+            "Slack request signing": self.slack_signing_secret.get_secret_value(),
+            "PagerDuty REST API": self.pagerduty_api_token.get_secret_value(),
+            "PagerDuty webhooks": self.pagerduty_webhook_secret.get_secret_value(),
+            "Alertmanager webhook": self.alertmanager_token.get_secret_value(),
+            "API": self.api_token.get_secret_value(),
+            "quiet channel": self.observe_channel,
+            "GitHub": self.github_token.get_secret_value(),
+            "Prometheus context": self.prometheus_url,
+        }
+        for name, value in configured.items():
+            if value:
+                log.info("configured: %s", name)
 
     def log_unconfigured(self) -> list[str]:
         """Log, once, each optional integration that is not configured; return their names."""
@@ -97,6 +141,16 @@ class Settings(BaseSettings):
             missing.append("Prometheus context (PROMETHEUS_URL)")
         for name in missing:
             log.warning("not configured: %s", name)
+        if self.slack_app_token.get_secret_value():
+            if self.slack_bot_token.get_secret_value():
+                log.info("Slack events arrive over Socket Mode (SLACK_APP_TOKEN)")
+            else:
+                log.warning("Socket Mode (SLACK_APP_TOKEN) is off: it needs SLACK_BOT_TOKEN too")
+        elif self.slack_bot_token.get_secret_value():
+            log.info(
+                "Slack events arrive at %s/slack/events (set SLACK_APP_TOKEN for Socket Mode)",
+                self.public_url.rstrip("/"),
+            )
         return missing
 
 
@@ -108,3 +162,23 @@ def _existing_or_bundled(configured: Path, default: Path) -> Path:
         if candidate.exists():
             return candidate
     return configured
+
+
+def settings_error(exc: ValidationError) -> str:
+    """A `Settings` validation error on one line, each problem under its environment variable."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        secret = field in _SECRET_FIELDS
+        if error["type"] != "value_error" and not secret and isinstance(error["input"], str):
+            message += f" (got {error['input']!r})"
+        problems.append(f"{field.upper()}: {message}" if field else message)
+    return "; ".join(problems)
+
+
+# Their values never appear in an error message (the URL may hold a password).
+_SECRET_FIELDS = frozenset(
+    {"database_url"}
+    | {name for name, field in Settings.model_fields.items() if field.annotation is SecretStr}
+)

@@ -27,10 +27,30 @@ AM_TOKEN = "am-test-token"
 API_TOKEN = "api-test-token"
 
 
+def postgres_url() -> str | None:
+    """TEST_DATABASE_URL, or under pytest-xdist a database of this worker's own beside it
+    (`test_gw0`, ...), made if missing: workers never wipe each other's tables."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = sa.make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if not exists:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: a SQLite file, or the PostgreSQL of TEST_DATABASE_URL wiped."""
-    url = os.environ.get("TEST_DATABASE_URL")
+    url = postgres_url()
     if not url:
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return

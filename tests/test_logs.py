@@ -4,6 +4,12 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +19,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot import __version__
 from bot.access_log import RedactQueries, redact_query
 from bot.config import Settings
+from bot.logs import JsonFormatter
 from tests.conftest import ROOT
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
@@ -237,3 +245,85 @@ def test_access_log_redacts_query_tokens(armed: tuple[Settings, FakeSlack, FakeP
     assert any("/api/incidents?hub=leap%2Fprod&token=[redacted]" in line for line in access), access
     assert any("/runbooks/x?access_token=[redacted]&page=2" in line for line in access), access
     assert not any("tok-123" in line or "tok-456" in line for line in recorder.lines())
+
+
+def serve_and_stop(env: dict[str, str], cwd: Path) -> tuple[str, str]:
+    """`python -m bot serve` on a free port: wait for /healthz, make requests, stop it (as
+    Ctrl-C does); its stdout and stderr."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inherited = {k: v for k, v in os.environ.items() if k.upper() not in SETTING_NAMES}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        cwd=cwd,
+        env={**inherited, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the service did not start"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        httpx.get(f"{url}/api/incidents", params={"token": "tok-789"}, timeout=5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    return out, err
+
+
+SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+
+
+def test_json_logs_are_one_object_a_line_access_log_included(database_url: str, tmp_path: Path):
+    out, err = serve_and_stop(
+        {"LOG_FORMAT": "json", "DATABASE_URL": database_url, "API_TOKEN": "x"}, tmp_path
+    )
+    lines = [json.loads(line) for line in (out + err).splitlines()]
+    assert all(set(line) >= {"time", "level", "logger", "message"} for line in lines), lines
+    by_logger = {line["logger"] for line in lines}
+    assert {"bot.app", "bot.config", "uvicorn.error", "uvicorn.access"} <= by_logger
+    messages = [line["message"] for line in lines]
+    assert f"incident-bot {__version__} starting" in messages
+    assert any(m.startswith("database: ") for m in messages)
+    assert any(m.startswith("hub registry ") and " hubs" in m for m in messages)
+    assert "configured: API" in messages
+    assert "not configured: Slack (SLACK_BOT_TOKEN)" in messages
+    access = [line["message"] for line in lines if line["logger"] == "uvicorn.access"]
+    assert any('"GET /healthz HTTP/1.1" 200' in m for m in access), access
+    assert any("/api/incidents?token=[redacted]" in m and "401" in m for m in access), access
+    assert "tok-789" not in out + err
+
+
+def test_text_logs_share_one_format_access_log_included(database_url: str, tmp_path: Path):
+    out, err = serve_and_stop({"DATABASE_URL": database_url}, tmp_path)
+    line = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: ")
+    lines = (out + err).splitlines()
+    assert lines and all(line.match(x) for x in lines), lines
+    assert any(" INFO uvicorn.access: " in x and "GET /healthz" in x for x in lines)
+
+
+def test_json_lines_carry_the_exception():
+    formatter = JsonFormatter()
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        record = logging.getLogger("bot.x").makeRecord(
+            "bot.x", logging.ERROR, __file__, 1, "failed: %s", ("job 7",), sys.exc_info()
+        )
+    line = json.loads(formatter.format(record))
+    assert line["message"] == "failed: job 7" and line["level"] == "ERROR"
+    assert line["exception"].startswith("Traceback") and "RuntimeError: boom" in line["exception"]
+    assert "\n" not in formatter.format(record)

@@ -3,7 +3,7 @@
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response, Security
 from sqlmodel import col, select
 from starlette.datastructures import State
 
@@ -12,6 +12,7 @@ from bot.alerts.schemas import AlertmanagerPayload, AlertRead, IngestSummary
 from bot.alerts.writer import StoreUnavailable
 from bot.auth import check_bearer
 from bot.deps import ApiAuth, ReadSessionDep
+from bot.docs import ALERTMANAGER_BEARER
 from bot.incidents.service import alert_read
 from bot.incidents.views import MAX_OFFSET, HubFilter, split_hub
 from bot.validation import parse_body, request_body
@@ -24,6 +25,9 @@ router = APIRouter()
     tags=["webhooks"],
     response_model=IngestSummary,
     openapi_extra=request_body(AlertmanagerPayload),
+    # Describes the token for /docs; `authenticate` checks it (this never raises).
+    dependencies=[Security(ALERTMANAGER_BEARER)],
+    responses={401: {"description": "missing or wrong ALERTMANAGER_TOKEN"}},
 )
 async def alertmanager_webhook(request: Request) -> Response:
     """Store an Alertmanager delivery (payload version 4); answers once it is committed."""

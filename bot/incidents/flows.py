@@ -18,7 +18,12 @@ from bot.timeline.models import Kind, TimelineEvent
 from bot.timeline.service import event_row
 
 # How a timeline entry names a source that is not a person.
-SOURCE_NAMES = {"pagerduty": "PagerDuty", "slack": "Slack", "api": "the API"}
+SOURCE_NAMES = {
+    "pagerduty": "PagerDuty",
+    "slack": "Slack",
+    "api": "the API",
+    "cli": "the command line",
+}
 
 
 class FlowError(Exception):
@@ -96,7 +101,7 @@ def start_incident(
     session.add(incident)
     session.flush()
     number = number_of(incident)
-    who = f"<@{actor}>" if actor else source
+    who = f"<@{actor}>" if actor else SOURCE_NAMES.get(source, source)
     record_event(
         session,
         number,

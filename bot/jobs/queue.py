@@ -5,7 +5,7 @@ the worker claims, lets go, performs the job with nothing open, then settles it.
 work only reads, so idle workers never take SQLite's write lock.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -20,6 +20,9 @@ from bot.jobs.models import DEAD, DONE, PENDING, RUNNING, Job
 job = Job.__table__  # type: ignore[attr-defined]
 
 P = TypeVar("P", bound=Payload)
+
+# The execution option that names the integrations an engine's service is configured for.
+INTEGRATIONS = "incident_bot_integrations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +46,27 @@ class ClaimedJob:
         return self.attempts > 1 or self.last_error is not None or self.taken_from is not None
 
 
+def configure(engine: Engine, integrations: Iterable[str | None]) -> None:
+    """Say which integrations are configured where `engine` is used: from now on, jobs of
+    another integration are not queued through it (an engine never configured queues all).
+
+    Connections opened earlier, and engines derived from it earlier, keep what they had."""
+    engine.update_execution_options(**{INTEGRATIONS: frozenset(i for i in integrations if i)})
+
+
+def configured(conn: sa.Connection, integration: str | None) -> bool:
+    """Whether jobs of `integration` are queued through this connection."""
+    known: frozenset[str] | None = conn.get_execution_options().get(INTEGRATIONS)
+    return integration is None or known is None or integration in known
+
+
 def enqueue(conn: sa.Connection, kind: JobKind[P], payload: P, *, delay: float = 0) -> bool:
     """Add a job in the caller's transaction, so it exists exactly when the change does.
 
-    Returns False when a job with the same dedup key is already waiting (nothing added)."""
+    Returns False when a job with the same dedup key is already waiting, or when the kind's
+    integration is not configured (see `configure`): nothing added."""
+    if not configured(conn, kind.integration):
+        return False
     now = utcnow()
     values = {
         "kind": kind.name,

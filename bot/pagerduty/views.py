@@ -4,10 +4,11 @@ import hashlib
 import hmac
 import time
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
+from bot.docs import PAGERDUTY_SIGNATURE
 from bot.inbound import first_time
 from bot.incidents import effects
 from bot.jobs.queue import enqueue
@@ -33,7 +34,14 @@ def signature_ok(body: bytes, header: str | None, secret: str) -> bool:
     return found
 
 
-@router.post("/webhooks/pagerduty", status_code=202, openapi_extra=request_body(PagerDutyWebhook))
+@router.post(
+    "/webhooks/pagerduty",
+    status_code=202,
+    openapi_extra=request_body(PagerDutyWebhook),
+    # Describes the signature for /docs; `signature_ok` checks it (this never raises).
+    dependencies=[Security(PAGERDUTY_SIGNATURE)],
+    responses={401: {"description": "missing or wrong X-PagerDuty-Signature"}},
+)
 async def pagerduty_webhook(request: Request) -> dict[str, str]:
     """Accept a PagerDuty V3 webhook; the work is done by the worker, within seconds."""
     started = time.perf_counter()

@@ -1,12 +1,17 @@
 """Ask Prometheus what an alert's expression says now, and draw its last hour."""
 
 import io
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
+
+log = logging.getLogger(__name__)
 
 MAX_SERIES = 5
 
@@ -44,14 +49,11 @@ class PrometheusContext:
             samples.append(Sample(metric, float(item["value"][1])))
         return samples
 
-    def graph(self, expr: str, *, hours: float = 1) -> bytes:
-        """A PNG of the expression over the last hours."""
-        # Imported here: matplotlib is big, and only needed once Prometheus is configured.
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display here, ever
-        import matplotlib.pyplot as plt
-
+    def graph(self, expr: str, *, hours: float = 1) -> bytes | None:
+        """A PNG of the expression over the last hours; None without matplotlib."""
+        plt = _pyplot()
+        if plt is None:
+            return None
         end = datetime.now(UTC)
         result = self.client.custom_query_range(
             expr, start_time=end - timedelta(hours=hours), end_time=end, step="60s"
@@ -80,6 +82,32 @@ class PrometheusContext:
             return out.getvalue()
         finally:
             plt.close(fig)
+
+
+_pyplot_lock = threading.Lock()
+_pyplot_missing_said = False
+
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot, imported on first use; None (said once) when it is not installed."""
+    global _pyplot_missing_said
+    # Imported here: matplotlib is big, an extra (`incident-bot[graphs]`), and only needed
+    # once Prometheus is configured.
+    try:
+        import matplotlib
+    except ImportError:
+        with _pyplot_lock:
+            if not _pyplot_missing_said:
+                _pyplot_missing_said = True
+                log.warning(
+                    "matplotlib is not installed: Prometheus graphs are skipped, values still "
+                    "posted (pip install 'incident-bot[graphs]')"
+                )
+        return None
+    matplotlib.use("Agg")  # no display here, ever
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def describe(expr: str, samples: list[Sample]) -> str:

@@ -3,10 +3,11 @@
 import logging
 import time
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from slack_bolt import BoltRequest
 
+from bot.docs import SLACK_SIGNATURE
 from bot.slack import inbound
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ SLASH_COMMAND_FORM = {
 
 @router.post(
     "/slack/events",
+    # Describes Slack's signing for /docs; `inbound.signature_ok` checks it (this never raises).
+    dependencies=[Security(SLACK_SIGNATURE)],
+    responses={401: {"description": "missing, stale or wrong Slack signature"}},
     openapi_extra={
         "requestBody": {
             "required": True,

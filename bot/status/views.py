@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from bot.db import utcnow
 from bot.deps import ReadSessionDep, RegistryDep, SettingsDep
 from bot.incidents.views import IncidentNumber
+from bot.negotiation import preferred
 from bot.status import feed, pages, reads
 from bot.status.access import Viewer, ViewerDep
 from bot.status.schemas import StatusIncidentDetail, StatusPageRead
@@ -28,22 +29,9 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 
 def wants_json(accept: str | None) -> bool:
     """Whether `Accept` prefers JSON to HTML (a browser's `*/*` does not)."""
-    best = {"json": 0.0, "html": 0.0}
-    for part in (accept or "").split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        media = media.lower()
-        if media in ("application/json", "application/*"):
-            best["json"] = max(best["json"], q)
-        if media in ("text/html", "text/*"):
-            best["html"] = max(best["html"], q)
+    best = preferred(
+        accept, {"json": ("application/json", "application/*"), "html": ("text/html", "text/*")}
+    )
     return best["json"] > best["html"]
 
 

@@ -2,6 +2,8 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+from pydantic import SecretStr
+
 from bot.config import Settings
 from tests.conftest import count, running
 from tests.payloads import alert, delivery
@@ -12,6 +14,10 @@ def test_two_replicas_share_the_work_without_duplicates(settings: Settings):
     alerts = [alert(f"A{i}", namespace=hubs[i % 3], fingerprint=f"{i:016x}") for i in range(120)]
     # Alertmanager in HA sends the same groups to each replica; here every group goes to both.
     bodies = [delivery(*alerts[i : i + 5], group_key=f"g{i}") for i in range(0, 120, 5)]
+    # Slack configured, but away (a refused port): the channel jobs are queued and wait.
+    settings = settings.model_copy(
+        update={"slack_bot_token": SecretStr("xoxb-x"), "slack_api_url": "http://127.0.0.1:9/"}
+    )
     with running(settings) as one, running(settings) as two:
         clients = [one.am, two.am]
 

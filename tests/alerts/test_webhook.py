@@ -100,7 +100,16 @@ def test_a_wrong_shape_is_422_naming_the_field(service: Service, body: Any, fiel
     assert nothing_stored(service)
 
 
-def test_a_firing_alert_opens_an_incident_with_timeline_and_channel_job(service: Service):
+def test_a_firing_alert_opens_an_incident_with_timeline_and_channel_job(settings: Settings):
+    # Slack configured, but away (a refused port): the channel job is queued and waits.
+    away = settings.model_copy(
+        update={"slack_bot_token": SecretStr("xoxb-x"), "slack_api_url": "http://127.0.0.1:9/"}
+    )
+    with running(away) as service:
+        _a_firing_alert_opens_an_incident(service)
+
+
+def _a_firing_alert_opens_an_incident(service: Service) -> None:
     a = alert("HubHealthCheckFailing", summary="Hub openscapes/prod is down")
     result = post(service, delivery(a))
     assert result["new"] == 1 and len(result["incidents_opened"]) == 1

@@ -188,6 +188,10 @@ class FakeSlack(FakeServer):
 
     raw_paths = ("/upload/",)
     form_only = FORM_ONLY
+    # Socket Mode: apps.connections.open wants this app-level token (not `token`), and answers
+    # a URL from `socket_mode_url` (e.g. a FakeSocketMode's `url`); None: no Socket Mode.
+    app_token: str | None = None
+    socket_mode_url: Callable[[], str] | None = None
 
     def __init__(self, token: str | None = None, *, rate_scale: float | None = None) -> None:
         super().__init__()
@@ -330,11 +334,12 @@ class FakeSlack(FakeServer):
         if method.startswith("upload/"):
             return self._receive_upload(method.removeprefix("upload/"), req.body)
         args = {k: v for k, v in req.args.items() if v is not None}
-        if self.token is not None:
-            auth = req.headers.get("authorization", "")
-            given = auth[len("Bearer ") :] if auth.startswith("Bearer ") else args.get("token")
-            if given != self.token:
-                return Reply(200, {"ok": False, "error": "invalid_auth"})
+        auth = req.headers.get("authorization", "")
+        given = auth[len("Bearer ") :] if auth.startswith("Bearer ") else args.get("token")
+        if method == "apps.connections.open":
+            args["token"] = given  # an app-level method: it checks its own token
+        elif self.token is not None and given != self.token:
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
         self._count(method, "calls")
         api = getattr(self, "_api_" + method.replace(".", "_"), None)
         if api is None:
@@ -462,6 +467,17 @@ class FakeSlack(FakeServer):
         return shown
 
     # -- auth, conversations
+
+    def _api_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        # Slack refuses a bot or user token here: only the app-level (xapp-) one will do.
+        given = _arg(args, "token")
+        if not given:
+            raise SlackError("not_authed")
+        if not given.startswith("xapp-"):
+            raise SlackError("not_allowed_token_type")
+        if given != self.app_token or self.socket_mode_url is None:
+            raise SlackError("invalid_auth")
+        return {"url": self.socket_mode_url()}
 
     def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -212,10 +212,11 @@ def test_pagerduty_down_does_not_hold_the_channel_up(rig: SlackRig):
     assert "could not ask PagerDuty" in str(rig.slack.messages(inc["slack_channel_id"]))
 
 
-def test_without_slack_configured_jobs_wait(settings: Settings):
+def test_without_slack_configured_no_job_is_queued(settings: Settings):
+    # Slack turned on later opens channels for the incidents still open (tests/test_write_api).
     with running(settings.model_copy(update={"slack_bot_token": SecretStr("")})) as svc:
         fire(svc, alert())
-        assert count(svc.engine, "job", "status = 'pending'") == 1
+        assert count(svc.engine, "job") == 0
         with svc.client() as c:
             assert c.post("/slack/events", content=b"x").status_code == 401
 

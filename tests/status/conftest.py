@@ -4,7 +4,6 @@ communities, with incidents made through the real flows.
 The pages only read, so every test of this folder shares one seeded service (started once)."""
 
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,7 +18,7 @@ from bot.db import utcnow
 from bot.incidents import flows
 from bot.incidents.models import Incident
 from bot.timeline.models import TimelineEvent
-from tests.conftest import AM_TOKEN, API_TOKEN, ROOT, Service, running
+from tests.conftest import AM_TOKEN, API_TOKEN, ROOT, Service, postgres_url, running
 
 ALPHA_TOKEN = "alpha-token-1234"
 BETA_TOKEN = "beta-token-5678"
@@ -85,7 +84,7 @@ def _database_url(tmp: Path) -> str:
     # As tests/conftest.py's `database_url`, for a fixture that lives longer than one test:
     # on PostgreSQL in a schema of its own, which the tests of this folder that start a
     # service of their own (wiping `public`) leave alone.
-    url = os.environ.get("TEST_DATABASE_URL")
+    url = postgres_url()
     if not url:
         return f"sqlite:///{tmp / 'status.db'}"
     engine = sa.create_engine(url)
