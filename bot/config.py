@@ -15,12 +15,15 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+DEFAULT_DATABASE_URL = "sqlite:///./incident-bot.db"
+
+
 class Settings(BaseSettings):
     """Everything the service can be configured with; every field has a working default."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    database_url: str = "sqlite:///./incident-bot.db"
+    database_url: str = DEFAULT_DATABASE_URL
     hubs_file: Path = Path("hubs.yaml")
     runbooks_dir: Path = Path("runbooks")
     runbooks_base_url: str = ""
@@ -62,10 +65,13 @@ class Settings(BaseSettings):
     # `json`: one JSON object a line (time, level, logger, message, exception), access log too.
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("database_url")
+    @field_validator("database_url", mode="before")
     @classmethod
-    def _known_database(cls, url: str) -> str:
-        return normalize_url(url)
+    def _known_database(cls, url: object) -> object:
+        # Set but empty (a Helm secret left blank): the default, as for every other setting.
+        if url == "":
+            url = DEFAULT_DATABASE_URL
+        return normalize_url(url) if isinstance(url, str) else url
 
     @field_validator("timezone")
     @classmethod

@@ -80,7 +80,13 @@ class SocketMode:
         """Close the connection and stop retrying."""
         self._stopping.set()
         if self._handler is not None:
-            self._handler.client.close()
+            # slack_sdk's close waits for its own threads, which may sit out a timeout or a
+            # Retry-After: shutdown waits for it only so long (the threads are daemons).
+            closing = threading.Thread(
+                target=self._handler.client.close, name="slack-socket-mode-close", daemon=True
+            )
+            closing.start()
+            closing.join(timeout)
         if self._thread is not None:
             # A connect attempt under way ends within slack_sdk's timeout; it is a daemon.
             self._thread.join(timeout)
