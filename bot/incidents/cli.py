@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.config import Settings
@@ -187,13 +187,9 @@ def _note(_settings: Settings, engine: Engine, args: argparse.Namespace) -> None
 
 @contextmanager
 def _engine(settings: Settings) -> Iterator[Engine]:
-    """An engine on DATABASE_URL; `Failed` if the database has not been migrated. It queues
-    every job: the service that performs them knows what it has configured, this shell may
-    not (a job for an integration the service lacks waits there, as the service's own)."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        if not Path(url.database).exists():
-            raise Failed(f"no database at {url.database}: {MIGRATE_FIRST}")
+    """An engine on DATABASE_URL (a missing SQLite file is refused before, by `bot.cli`);
+    `Failed` if the database has not been migrated. It queues every job: the service that
+    performs them knows what it has configured, this shell may not."""
     engine = make_engine(settings.database_url)
     try:
         with engine.connect() as conn:

@@ -30,6 +30,10 @@ class FlowError(Exception):
     """A request that cannot be done as asked; the message says why, for the person."""
 
 
+class IncidentResolved(FlowError):
+    """The request needs an open incident, and this one is resolved (a conflict, in HTTP)."""
+
+
 def declare_incident(
     session: Session,
     registry: Registry,
@@ -330,9 +334,9 @@ def roles_of(session: Session, incident: Incident) -> dict[str, str]:
 
 
 def require_open(incident: Incident) -> None:
-    """Raise `FlowError` if the incident is resolved."""
+    """Raise `IncidentResolved` if the incident is resolved."""
     if incident.status == "resolved":
-        raise FlowError(f"incident #{incident.number} is resolved")
+        raise IncidentResolved(f"incident #{incident.number} is resolved")
 
 
 def number_of(incident: Incident) -> int:

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from bot.deps import ApiAuth, ReadSessionDep, RegistryDep, SettingsDep
 from bot.hubs import Registry
 from bot.incidents import flows, service
-from bot.incidents.flows import FlowError
+from bot.incidents.flows import FlowError, IncidentResolved
 from bot.incidents.models import Incident
 from bot.incidents.schemas import (
     DeclareBody,
@@ -165,7 +165,7 @@ def _flow(do: Callable[[], object]) -> None:
     try:
         do()
     except FlowError as exc:
-        status = 409 if str(exc).endswith(" is resolved") else 422
+        status = 409 if isinstance(exc, IncidentResolved) else 422
         raise HTTPException(status, detail=str(exc)) from None
 
 
