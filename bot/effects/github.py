@@ -35,8 +35,7 @@ from bot.jobs.attempt import GiveUp, RetryLater, Unreachable
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer
 from bot.postmortems.draft import people, report_file
-from bot.postmortems.mrkdwn import to_github
-from bot.slack.blocks import escape
+from bot.postmortems.mrkdwn import escape, to_github
 from bot.slack.client import SlackClient
 
 log = logging.getLogger(__name__)

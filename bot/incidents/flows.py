@@ -14,6 +14,7 @@ from bot.hubs.schema import Severity
 from bot.incidents import effects
 from bot.incidents.models import Incident, Role
 from bot.jobs.queue import enqueue
+from bot.postmortems.mrkdwn import escape
 from bot.timeline.models import Kind, TimelineEvent
 from bot.timeline.service import event_row
 
@@ -253,7 +254,7 @@ def post_update(
             effects.POST,
             effects.Post(
                 channel=channel,
-                text=f":mega: *{incident.title}* (incident #{number}, "
+                text=f":mega: *{escape(incident.title)}* (incident #{number}, "
                 f"{registry.severity_name(incident.severity)}, "
                 f"{incident.status}): {text}",
             ),

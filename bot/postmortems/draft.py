@@ -23,11 +23,11 @@ from bot.postmortems.mrkdwn import (
     MENTION,
     Mrkdwn,
     cell,
+    escape,
     no_headings,
     one_line,
     quoted,
     quoted_yaml,
-    unescape,
 )
 from bot.timeline.models import TimelineEvent
 
@@ -189,14 +189,13 @@ def facts(
     days = [
         Day(label, list(group)) for label, group in groupby(entries, key=lambda e: jinja.day(e.at))
     ]
-    # One line: the heading `# {{ title }}` and the front matter must not break. A title
-    # declared in Slack keeps Slack's escapes, which markdown reads in the heading as the
-    # characters; YAML would not, so the front matter has the characters themselves.
+    # One line: the heading `# {{ title }}` and the front matter must not break. A title is
+    # plain text: escaped for markdown in the heading, quoted for YAML in the front matter.
     title = one_line(incident.title)
     return {
         "incident": incident,
-        "title": title,
-        "title_yaml": quoted_yaml(unescape(title)),
+        "title": escape(title),
+        "title_yaml": quoted_yaml(title),
         "date": f"{start:%Y-%m-%d}",
         "timezone": tz.key,
         "fields": fields,

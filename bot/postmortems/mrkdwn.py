@@ -37,6 +37,12 @@ def unescape(text: str) -> str:
     return ESCAPED.sub(lambda m: _UNESCAPED[m.group(1)], text)
 
 
+def escape(text: str) -> str:
+    """Plain text as Slack (and markdown) shows it literally: `<!here>` in an alert's summary
+    pings nobody, `<b>` in a title is no tag."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def convert(text: str, token: Callable[[str, str], str], plain: Callable[[str], str]) -> str:
     """`text` with each Slack token replaced by `token(target, label)` (label "" if none)
     and the text between tokens by `plain(between)`."""

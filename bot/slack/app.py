@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bot.runtime import Runtime
@@ -19,11 +20,22 @@ def build_bolt_app(rt: Runtime, web: WebClient) -> App:
     bolt_log = logging.getLogger("bot.slack.bolt")
     if _token_unused not in bolt_log.filters:
         bolt_log.addFilter(_token_unused)
+    token = web.token
+
+    def authorize(
+        enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token
+        )
+
     app = App(
         signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
-        client=web,
-        # Never call auth.test while starting: the service must start with Slack away.
-        token_verification_enabled=False,
+        # Bolt given a token calls auth.test on the first request it sees and refuses the
+        # request if Slack's API is away; with no token and `authorize` it asks nothing of
+        # Slack, so commands work (and are stored) while the Web API is down.
+        client=WebClient(base_url=web.base_url, timeout=web.timeout),
+        authorize=authorize,
         # The view checks Slack's signature before bolt sees the request (bolt would log
         # every unsigned body), and hands bolt the parsed body, which it cannot re-check.
         request_verification_enabled=False,

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.incidents.models import Incident
 from bot.incidents.naming import place
+from bot.postmortems.mrkdwn import escape
 
 SEVERITY_EMOJI = {
     "sev1": ":red_circle:",
@@ -55,7 +56,7 @@ def summary(s: Summary) -> tuple[str, list[Block]]:
     """The summary message: fallback text and blocks."""
     inc = s.incident
     emoji = SEVERITY_EMOJI.get(inc.severity, "")
-    text = f"{emoji} Incident #{inc.number} ({s.severity_name}, {inc.status}): {inc.title}"
+    text = f"{emoji} Incident #{inc.number} ({s.severity_name}, {inc.status}): {escape(inc.title)}"
     hub = f"`{place(inc)}`" + (f" <https://{s.domain}|{s.domain}>" if s.domain else "")
     commander = s.roles.get("commander")
     ic_name = s.role_names.get("commander", "Incident Commander")
@@ -216,11 +217,6 @@ def _alert_lines(alerts: list[tuple[str, str, int]]) -> str:
     total = sum(firing.values())
     everything = total + sum(resolved.values())
     return f"*Alerts* ({total} firing of {everything})\n" + "\n".join(lines)
-
-
-def escape(text: str) -> str:
-    """Text as Slack shows it literally: `<!here>` in an alert's summary pings nobody."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _md(text: str) -> Block:

@@ -15,6 +15,7 @@ from bot.incidents.models import Incident
 from bot.incidents.naming import place
 from bot.jobs.attempt import RetryLater, Unreachable
 from bot.pagerduty import flows as pd_flows
+from bot.postmortems.mrkdwn import escape, unescape
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.client import SlackError
@@ -68,7 +69,8 @@ def command(
 def handle(rt: Runtime, body: dict[str, Any]) -> str:
     """Run `/incident <text>`; returns the ephemeral reply (empty when a modal opened)."""
     text = str(body.get("text") or "").strip()
-    name, _, args = text.partition(" ")
+    # The subcommand ends at any blank: `note` then a newline is still a note.
+    name, args = (text.split(None, 1) + ["", ""])[:2]
     name = name.lower()
     if name in ("", "help"):
         return usage()
@@ -171,13 +173,14 @@ def _declare(inv: Invocation) -> str:
         cluster=where[0],
         hub=where[1],
         severity=severity,
-        title=title,
+        # A title is plain text: the command's text comes with Slack's escapes.
+        title=unescape(title),
         actor=inv.user,
     )
     reply = (
         f":rotating_light: Declared incident #{incident.number} "
         f"({inv.rt.registry.severity_name(severity)}) on "
-        f"`{place(incident)}`: {incident.title}. Its channel is being opened."
+        f"`{place(incident)}`: {escape(incident.title)}. Its channel is being opened."
     )
     if already:
         reply += (
@@ -195,7 +198,8 @@ def _list(inv: Invocation) -> str:
     lines = [
         f"• #{i.number} {blocks.SEVERITY_EMOJI.get(i.severity, '')} "
         f"{inv.rt.registry.severity_name(i.severity)} {i.status} "
-        f"`{place(i)}` {i.title}" + (f" <#{i.slack_channel_id}>" if i.slack_channel_id else "")
+        f"`{place(i)}` {escape(i.title)}"
+        + (f" <#{i.slack_channel_id}>" if i.slack_channel_id else "")
         for i in rows
     ]
     return blocks.ephemeral_lines("Open incidents", lines)
@@ -230,7 +234,7 @@ def _assign(inv: Invocation, role: str, who: str) -> str:
 
 @command("status", f"status <{'|'.join(OPEN_STATUSES)}> [text]", "change the status")
 def _status(inv: Invocation) -> str:
-    status, _, text = inv.args.partition(" ")
+    status, text = (inv.args.split(None, 1) + ["", ""])[:2]
     status = status.lower()
     if status not in OPEN_STATUSES:
         raise UsageError(

@@ -462,8 +462,8 @@ HEADINGS = "first line\n## Injected section\n### 1:00 PM\nUnderlined\n---\n  # x
 
 def test_no_text_given_by_people_or_alerts_adds_a_heading(engine: Engine, registry: Registry):
     script = Script(engine, registry)
-    # As `/incident declare` stores it: Slack's escapes kept.
-    title = "Disk \n full\t  again &amp; &lt;b&gt;\r\n"
+    # A title is plain text; in the heading it is escaped as markdown needs.
+    title = "Disk \n full\t  again & <b>\r\n"
     script.declare("2026-11-25T10:00", title, cluster="leap", hub="prod")
     script.deliver(
         "2026-11-25T10:01:00",

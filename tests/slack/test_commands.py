@@ -67,6 +67,16 @@ def test_channel_bound_subcommands_elsewhere_say_where(rig: SlackRig, text: str)
     assert "must be run in an incident channel" in reply
 
 
+def test_commands_work_while_slacks_web_api_is_down(rig: SlackRig):
+    # Bolt would call auth.test on the first request; a command must not need Slack's API.
+    number, channel = open_incident(rig)
+    rig.slack.fail_next("auth.test", 503, times=100)
+    rig.slack.fail_next("chat.postMessage", 503, times=100)
+    assert "Noted" in rig.reply("note the proxy restarted", channel=channel)
+    assert "note" in kinds(rig, number)
+    assert not rig.slack.calls("auth.test")
+
+
 def test_requests_not_signed_by_slack_are_refused(rig: SlackRig):
     assert rig.command("declare leap/prod sev1 x", secret="wrong").status_code == 401
     old = int(time.time()) - 6 * 60
@@ -90,6 +100,20 @@ def test_inline_declare_opens_an_incident_and_its_channel(rig: SlackRig):
     assert inc["timeline"][0]["actor"] == "UBOB"
     with rig.service.client() as c:
         assert 'incident_bot_incidents_opened_total{source="slack"} 1.0' in c.get("/metrics").text
+
+
+def test_a_declared_title_is_stored_as_typed_and_shown_literally(rig: SlackRig):
+    # Slack sends `&`, `<` and `>` typed by a person as `&amp;`, `&lt;` and `&gt;`.
+    reply = rig.reply("declare leap/prod sev2 Proxy &amp; hub &lt;b&gt;down&lt;/b&gt;")
+    assert "Proxy &amp; hub &lt;b&gt;down&lt;/b&gt;" in reply  # shown as typed, no markup
+    rig.wait_idle()
+    inc = get(rig, 1)
+    assert inc["title"] == "Proxy & hub <b>down</b>"
+    assert inc["slack_channel_name"].endswith("-leap-prod-proxy-hub-b-down-b")
+    (summary,) = summaries(rig, inc["slack_channel_id"])
+    assert summary["blocks"][0]["text"]["text"] == "#1 Proxy & hub <b>down</b>"  # plain_text
+    assert summary["text"].endswith(": Proxy &amp; hub &lt;b&gt;down&lt;/b&gt;")  # mrkdwn
+    assert "Proxy &amp; hub &lt;b&gt;down&lt;/b&gt;" in rig.reply("list")
 
 
 @pytest.mark.parametrize(
@@ -250,8 +274,14 @@ def test_any_text_is_taken_as_typed(rig: SlackRig):
     number, channel = open_incident(rig)
     text = "resolve <@UX> `rm -rf` 'quotes' \"and\" {braces} & ünïcode :tada:"
     rig.reply(f"note {text}", channel=channel)
-    notes = [e["text"] for e in get(rig, number)["timeline"] if e["kind"] == "note"]
-    assert notes == [text]
+    # The subcommand ends at a newline too; the text keeps its lines.
+    rig.reply("note\nfirst line\nsecond line", channel=channel)
+    rig.reply("status identified\nthe quota, see above", channel=channel)
+    inc = get(rig, number)
+    notes = [e["text"] for e in inc["timeline"] if e["kind"] == "note"]
+    assert notes == [text, "first line\nsecond line"]
+    assert inc["status"] == "identified"
+    assert "the quota, see above" in inc["timeline"][-1]["text"]
 
 
 def test_page_pages_the_hubs_escalation_policy(rig: SlackRig):
