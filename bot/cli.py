@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"error: DATABASE_URL: no database at {missing}: {MIGRATE_FIRST}", file=sys.stderr
             )
-            return 1
+            return 2
         if args.command in USES_DATABASE and not getattr(args, "sql", False):
             _check_database(settings)
         return _run(args, settings, parser)

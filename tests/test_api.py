@@ -53,6 +53,29 @@ def test_listing_filters_and_orders_newest_first(service: Service):
         }
 
 
+def test_a_full_page_links_the_next_one(service: Service):
+    with service.am as c:
+        for cluster in ("leap", "2i2c", "openscapes"):
+            c.post("/webhooks/alertmanager", json=delivery(alert("X", cluster=cluster)))
+    with service.api as c:
+        for path in ("/api/incidents", "/api/alerts"):
+            seen: list[object] = []
+            url: str | None = f"{path}?status=open&limit=2" if "inc" in path else f"{path}?limit=2"
+            pages = 0
+            while url:
+                r = c.get(url)
+                assert r.status_code == 200
+                seen += [row.get("number") or row["fingerprint"] for row in r.json()]
+                pages += 1
+                url = r.links.get("next", {}).get("url")
+                if url:
+                    assert url.startswith(f"{path}?") and "limit=2" in url
+                    assert "status=open" in url or "alerts" in path  # filters kept
+            assert (len(seen), len(set(seen)), pages) == (3, 3, 2)
+        # A page that is not full links nothing: everything has been read.
+        assert "link" not in c.get("/api/incidents").headers
+
+
 @pytest.mark.parametrize(
     "query",
     ["status=closed", "hub=a/b/c", "limit=0", "limit=abc", "offset=-1"],

@@ -108,7 +108,7 @@ def test_with_slack_configured_the_channel_job_is_queued(
     assert count(cli, "job", "kind = 'slack.postmortem'") == 1
 
 
-def test_an_unmigrated_database_is_one_line_exit_1(tmp_path: Path):
+def test_an_unmigrated_database_is_one_line(tmp_path: Path):
     env = {
         **{k: v for k, v in os.environ.items() if k not in UNSET},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}",
@@ -123,7 +123,7 @@ def test_an_unmigrated_database_is_one_line_exit_1(tmp_path: Path):
             text=True,
             timeout=60,
         )
-        assert done.returncode == 1, done.stderr
+        assert done.returncode == 2, done.stderr
         assert done.stdout == ""
         assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
         assert "incident-bot migrate" in done.stderr

@@ -156,7 +156,7 @@ def test_a_missing_sqlite_file_is_named_and_not_made(tmp_path: Path):
     for command in ("jobs", "stats", "incidents"):
         args = (command, "list") if command == "incidents" else (command,)
         env = {"DATABASE_URL": f"sqlite:///{missing}"}
-        line = one_line_error(run(*args, env=env, cwd=tmp_path), 1)
+        line = one_line_error(run(*args, env=env, cwd=tmp_path), 2)
         assert f"no database at {missing}" in line and "incident-bot migrate" in line
         assert not missing.exists()
 

@@ -178,6 +178,14 @@ def test_a_missing_scope_kills_only_the_bookmark_never_the_summary(
             text=True,
         )
         assert retried.returncode == 0, retried.stdout + retried.stderr
+        again = subprocess.run(
+            [sys.executable, "-m", "bot", "jobs", "--retry", job_id],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert again.returncode == 1 and not again.stdout
+        assert f"job {job_id} is not dead" in again.stderr
         svc.app.state.worker.wake()
         wait_for(lambda: len(slack.bookmarks(channel)) == 1)
     assert len(summaries(slack, channel)) == 1

@@ -14,7 +14,8 @@ from bot.auth import check_bearer
 from bot.deps import ApiAuth, ReadSessionDep
 from bot.docs import ALERTMANAGER_BEARER
 from bot.incidents.service import alert_read
-from bot.incidents.views import MAX_OFFSET, HubFilter, split_hub
+from bot.incidents.views import HubFilter, split_hub
+from bot.pagination import Offset, link_next
 from bot.validation import parse_body, request_body
 
 router = APIRouter()
@@ -75,13 +76,16 @@ async def store_delivery(state: State, body: bytes) -> bytes:
 
 @router.get("/api/alerts", response_model=list[AlertRead], tags=["alerts"], dependencies=[ApiAuth])
 def list_alerts(
+    request: Request,
+    response: Response,
     session: ReadSessionDep,
     status: Literal["firing", "resolved"] | None = None,
     hub: HubFilter = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> list[AlertRead]:
-    """Every stored alert, newest first."""
+    """Every stored alert, newest first, `limit` at a time: a `Link` header points to the
+    next page."""
     query = select(Alert).order_by(col(Alert.starts_at).desc(), col(Alert.id).desc())
     if status is not None:
         query = query.where(Alert.status == status)
@@ -90,4 +94,7 @@ def list_alerts(
         query = query.where(Alert.cluster == cluster)
     if name is not None:
         query = query.where(Alert.hub == name)
-    return [alert_read(a) for a in session.exec(query.limit(limit).offset(offset))]
+    found = [alert_read(a) for a in session.exec(query.limit(limit + 1).offset(offset))]
+    if len(found) > limit:
+        link_next(request, response, offset=offset, limit=limit)
+    return found[:limit]

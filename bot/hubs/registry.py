@@ -159,6 +159,9 @@ class Registry:
             mapped = self.defaults.severity_map.get(key)
             if mapped:
                 return mapped
+            unwrapped = label_value(key)  # `severity=critical`, as some rules write it
+            if unwrapped and unwrapped != key:
+                return self.severity(unwrapped)
         return "sev2"
 
     def opens_incident(self, severity: Severity) -> bool:

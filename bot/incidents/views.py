@@ -23,6 +23,7 @@ from bot.incidents.schemas import (
     RoleBody,
     TextBody,
 )
+from bot.pagination import Offset, link_next
 from bot.postmortems.draft import write
 from bot.validation import parse_body, request_body
 
@@ -30,9 +31,6 @@ router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=[Ap
 
 # Incident numbers are 32-bit integers in PostgreSQL; a larger one is refused, not a 500.
 MAX_NUMBER = 2**31 - 1
-# Databases take 64-bit offsets; no table here will hold 2**31 rows.
-MAX_OFFSET = 2**31 - 1
-
 HubFilter = Annotated[
     str | None,
     Query(
@@ -56,17 +54,22 @@ def split_hub(hub: str | None) -> tuple[str | None, str | None]:
 
 @router.get("", response_model=list[IncidentRead])
 def list_incidents(
+    request: Request,
+    response: Response,
     session: ReadSessionDep,
     status: Literal["open", "resolved"] | None = None,
     hub: HubFilter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> list[IncidentRead]:
-    """Incidents, newest first."""
+    """Incidents, newest first, `limit` at a time: a `Link` header points to the next page."""
     cluster, name = split_hub(hub)
-    return service.list_incidents(
-        session, status=status, cluster=cluster, hub=name, limit=limit, offset=offset
+    found = service.list_incidents(
+        session, status=status, cluster=cluster, hub=name, limit=limit + 1, offset=offset
     )
+    if len(found) > limit:
+        link_next(request, response, offset=offset, limit=limit)
+    return found[:limit]
 
 
 @router.get(

@@ -23,7 +23,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.retry is not None:
             if not queue.retry_dead(engine, args.retry):
-                print(f"error: job {args.retry} is not dead (see `incident-bot jobs --dead`)")
+                print(
+                    f"error: job {args.retry} is not dead (see `incident-bot jobs --dead`)",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"job {args.retry} will run again")
             return 0

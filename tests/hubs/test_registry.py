@@ -44,6 +44,10 @@ def test_defaults_include_the_free_text_severities_of_real_rules(registry: Regis
     assert registry.severity("sev3") == "sev3"
     assert registry.severity(None) == "sev2"
     assert registry.severity("made up") == "sev2"
+    # As some rules write a label: `key=value`.
+    assert registry.severity("severity=critical") == "sev1"
+    assert registry.severity("severity = warning") == "sev3"
+    assert registry.severity("severity=made up") == "sev2"
 
 
 def test_an_empty_registry_has_the_built_in_defaults():
