@@ -45,7 +45,7 @@ def incident_read(incident: Incident, registry: Registry, *, public_url: str) ->
     ended = incident.resolved_at
     return StatusIncidentRead(
         number=incident.number,
-        # A title declared in Slack is Slack's text too (escaped, perhaps naming someone).
+        # A title declared in Slack may name someone (`<@U123>`), which a partner never sees.
         title=to_partner(incident.title),
         status=incident.status,
         open=ended is None,
