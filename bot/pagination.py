@@ -11,6 +11,9 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip, ne
 
 
 def link_next(request: Request, response: Response, *, offset: int, limit: int) -> None:
-    """Point to the page after this one (a relative reference: right behind any proxy)."""
-    following = request.url.include_query_params(offset=min(offset + limit, MAX_OFFSET))
+    """Point to the page after this one (a relative reference: right behind any proxy);
+    past the largest offset there is none to point to."""
+    if offset + limit > MAX_OFFSET:
+        return
+    following = request.url.include_query_params(offset=offset + limit)
     response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'

@@ -72,8 +72,11 @@ def test_a_full_page_links_the_next_one(service: Service):
                     assert url.startswith(f"{path}?") and "limit=2" in url
                     assert "status=open" in url or "alerts" in path  # filters kept
             assert (len(seen), len(set(seen)), pages) == (3, 3, 2)
-        # A page that is not full links nothing: everything has been read.
+        # The last page links nothing, full or not: everything has been read.
         assert "link" not in c.get("/api/incidents").headers
+        exactly = c.get("/api/incidents?limit=3")
+        assert len(exactly.json()) == 3 and "link" not in exactly.headers
+        assert "link" not in c.get("/api/incidents?offset=2147483647&limit=1").headers
 
 
 @pytest.mark.parametrize(

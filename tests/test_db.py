@@ -73,3 +73,39 @@ def test_incidents_stored_before_0006_are_named_for_the_alert_that_opened_them(
         assert named == {1: "HubDown", 2: None}
     finally:
         engine.dispose()
+
+
+def test_titles_declared_in_slack_before_0008_lose_slacks_escapes(database_url: str):
+    engine = make_engine(database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    titles = {
+        1: ("slack", "Proxy &amp; hub &lt;b&gt; &amp;lt;", "Proxy & hub <b> &lt;"),
+        2: ("alertmanager", "Disk &amp; more", "Disk &amp; more"),
+        3: ("slack", "No escapes & here", "No escapes & here"),
+    }
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0007")
+            for number, (source, title, _) in titles.items():
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO incident (number, title, status, severity, scope, source, "
+                        "started_at, updated_at, slack_summary_edits, slack_invited) VALUES "
+                        "(:n, :title, 'investigating', 'sev2', :scope, :source, :t, :t, 0, '[]')"
+                    ),
+                    {
+                        "n": number,
+                        "title": title,
+                        "scope": f"hub:a/{number}",
+                        "source": source,
+                        "t": "2026-11-25 10:00:00.000000",
+                    },
+                )
+        migrate(engine)
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.text("SELECT number, title FROM incident")).all())
+        assert stored == {n: after for n, (_, _, after) in titles.items()}
+    finally:
+        engine.dispose()

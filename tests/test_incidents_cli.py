@@ -108,7 +108,7 @@ def test_with_slack_configured_the_channel_job_is_queued(
     assert count(cli, "job", "kind = 'slack.postmortem'") == 1
 
 
-def test_an_unmigrated_database_is_one_line(tmp_path: Path):
+def test_a_missing_or_unmigrated_database_is_one_line(tmp_path: Path):
     env = {
         **{k: v for k, v in os.environ.items() if k not in UNSET},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}",

@@ -160,7 +160,7 @@ class GitHubEffects:
         lines = [
             to_github(row.text),
             "",
-            f"A follow-up of incident #{incident.number}: **{incident.title}** "
+            f"A follow-up of incident #{incident.number}: **{escape(incident.title)}** "
             f"(`{place(incident)}`, {self.registry.severity_name(incident.severity)}, "
             f"started {incident.started_at:%Y-%m-%d %H:%M} UTC).",
             "",

@@ -111,7 +111,7 @@ def start_incident(
         session,
         number,
         "declared",
-        f"Incident declared by {who}{how} ({registry.severity_name(severity)}): {title}",
+        f"Incident declared by {who}{how} ({registry.severity_name(severity)}): {escape(title)}",
         actor=actor,
     )
     open_channel_later(session.connection(), number)

@@ -17,6 +17,7 @@ from bot.incidents.flows import (
 )
 from bot.incidents.models import Incident
 from bot.jobs.queue import enqueue
+from bot.postmortems.mrkdwn import escape
 from bot.timeline.models import Kind
 
 
@@ -70,7 +71,7 @@ def link_pagerduty(
         return
     incident.pagerduty_incident_id = pd_id
     incident.pagerduty_incident_key = key or incident.pagerduty_incident_key
-    link = f"<{url}|{title}>" if url else title
+    link = f"<{url}|{escape(title)}>" if url else escape(title)
     record_event(session, number_of(incident), "paged", f"PagerDuty incident {link} is linked")
     touch(session, incident)
     refresh_later(session.connection(), number_of(incident))

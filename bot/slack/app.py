@@ -33,8 +33,12 @@ def build_bolt_app(rt: Runtime, web: WebClient) -> App:
         signing_secret=rt.settings.slack_signing_secret.get_secret_value(),
         # Bolt given a token calls auth.test on the first request it sees and refuses the
         # request if Slack's API is away; with no token and `authorize` it asks nothing of
-        # Slack, so commands work (and are stored) while the Web API is down.
-        client=WebClient(base_url=web.base_url, timeout=web.timeout),
+        # Slack, so commands work (and are stored) while the Web API is down. (Bolt then
+        # does not know the bot's user id and passes on the bot's own events too: harmless,
+        # as the bot never reacts or pins.)
+        client=WebClient(
+            base_url=web.base_url, timeout=web.timeout, logger=web.logger, retry_handlers=[]
+        ),
         authorize=authorize,
         # The view checks Slack's signature before bolt sees the request (bolt would log
         # every unsigned body), and hands bolt the parsed body, which it cannot re-check.

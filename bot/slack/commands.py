@@ -15,7 +15,7 @@ from bot.incidents.models import Incident
 from bot.incidents.naming import place
 from bot.jobs.attempt import RetryLater, Unreachable
 from bot.pagerduty import flows as pd_flows
-from bot.postmortems.mrkdwn import escape, unescape
+from bot.postmortems.mrkdwn import escape, plain
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.client import SlackError
@@ -173,8 +173,8 @@ def _declare(inv: Invocation) -> str:
         cluster=where[0],
         hub=where[1],
         severity=severity,
-        # A title is plain text: the command's text comes with Slack's escapes.
-        title=unescape(title),
+        # A title is plain text: the command's text comes with Slack's escapes and tokens.
+        title=plain(title),
         actor=inv.user,
     )
     reply = (
