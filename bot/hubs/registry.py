@@ -184,8 +184,11 @@ class Registry:
         severity = self.severity(labels.get("severity"))
         cluster_name = label_value(labels.get("cluster"))
         hub_name = label_value(labels.get("hub")) or label_value(labels.get("namespace"))
-        if hub_name and "/" in hub_name and cluster_name is None:
-            cluster_name, _, hub_name = hub_name.partition("/")
+        if hub_name and "/" in hub_name:
+            # `hub="leap/prod"`: its cluster is named too, and must not contradict the label.
+            prefix, _, name = hub_name.partition("/")
+            if cluster_name in (None, prefix):
+                cluster_name, hub_name = prefix, name
         cluster = self.clusters.get(cluster_name) if cluster_name else None
         if cluster is None and cluster_name is None and hub_name:
             # No cluster label: a hub name that is unique in the registry still maps.

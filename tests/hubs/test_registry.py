@@ -124,6 +124,14 @@ def test_routing_follows_the_contract(registry: Registry):
     assert hub.opens_incident and hub.escalation_policy == "P7QK2LM"
     kv = registry.route({"cluster": "cluster=leap", "namespace": "hub=staging"})
     assert (kv.cluster, kv.hub) == ("leap", "staging")
+    # An explicit `hub` label wins over `namespace`, written `cluster/hub` or not.
+    for labels in (
+        {"cluster": "leap", "namespace": "support", "hub": "leap/prod"},
+        {"namespace": "support", "hub": "leap/prod"},
+        {"cluster": "leap", "namespace": "support", "hub": "prod"},
+    ):
+        assert registry.route(labels).scope == "hub:leap/prod", labels
+    assert registry.route({"cluster": "2i2c", "hub": "leap/prod"}).hub is None  # contradicts
     wide = registry.route({"cluster": "2i2c", "namespace": "kube-system"})
     assert (wide.cluster, wide.hub, wide.scope) == ("2i2c", None, "cluster:2i2c")
     assert wide.escalation_policy == registry.defaults.pagerduty_escalation_policy
