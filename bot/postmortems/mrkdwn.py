@@ -102,12 +102,6 @@ def to_github(text: str, *, links: bool = True) -> str:
     return unescape(convert(text, one, _same))
 
 
-def plain(text: str) -> str:
-    """Slack text as plain words, for what is shown as typed (a title): people by the name
-    Slack sent, channels as `#name`, links by their labels, Slack's escapes undone."""
-    return to_github(text, links=False)
-
-
 def to_partner(text: str) -> str:
     """Text as partners may read it, plain: people become "an engineer" and channels "a
     Slack channel" (neither means anything outside the team's workspace, and names are

@@ -15,7 +15,7 @@ from bot.incidents.models import Incident
 from bot.incidents.naming import place
 from bot.jobs.attempt import RetryLater, Unreachable
 from bot.pagerduty import flows as pd_flows
-from bot.postmortems.mrkdwn import escape, plain
+from bot.postmortems.mrkdwn import escape, to_partner
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.client import SlackError
@@ -173,8 +173,9 @@ def _declare(inv: Invocation) -> str:
         cluster=where[0],
         hub=where[1],
         severity=severity,
-        # A title is plain text: the command's text comes with Slack's escapes and tokens.
-        title=plain(title),
+        # A title is plain text, and partners read it on the status pages: Slack's escapes
+        # undone, links by their labels, and a person named in it "an engineer" there too.
+        title=to_partner(title),
         actor=inv.user,
     )
     reply = (

@@ -45,7 +45,7 @@ def incident_read(incident: Incident, registry: Registry, *, public_url: str) ->
     ended = incident.resolved_at
     return StatusIncidentRead(
         number=incident.number,
-        # A title declared in Slack may name someone (`<@U123>`), which a partner never sees.
+        # A title stored before migration 0008 may still hold Slack's tokens (`<@U123>`).
         title=to_partner(incident.title),
         status=incident.status,
         open=ended is None,

@@ -116,9 +116,9 @@ def test_a_declared_title_is_stored_as_typed_and_shown_literally(rig: SlackRig):
     assert "Proxy &amp; hub &lt;b&gt;down&lt;/b&gt;" in rig.reply("list")
     # The timeline is Slack text too: the title in it is escaped.
     assert inc["timeline"][0]["text"].endswith(": Proxy &amp; hub &lt;b&gt;down&lt;/b&gt;")
-    # Mentions and links typed in a title are kept as their words.
+    # Links typed in a title are kept as their words; partners read titles, not names.
     rig.reply("declare leap/staging sev3 Ask <@U1|alice> about <https://x.org/a|the quota>")
-    assert get(rig, 2)["title"] == "Ask alice about the quota"
+    assert get(rig, 2)["title"] == "Ask an engineer about the quota"
 
 
 @pytest.mark.parametrize(
