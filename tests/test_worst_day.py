@@ -170,6 +170,12 @@ def test_a_missing_scope_kills_only_the_bookmark_never_the_summary(
             [sys.executable, "-m", "bot", "jobs", "--dead"], env=env, capture_output=True, text=True
         )
         assert "slack.bookmark" in listed.stdout and "missing_scope" in listed.stdout
+        # Plain `jobs` lists the dead first too, with their error: what needs a person.
+        everything = subprocess.run(
+            [sys.executable, "-m", "bot", "jobs"], env=env, capture_output=True, text=True
+        )
+        first = everything.stdout.splitlines()[1]
+        assert "slack.bookmark" in first and "dead" in first and "missing_scope" in first
         job_id = listed.stdout.splitlines()[1].split()[0]
         retried = subprocess.run(
             [sys.executable, "-m", "bot", "jobs", "--retry", job_id],

@@ -8,12 +8,13 @@ import sqlalchemy as sa
 from bot.config import Settings
 from bot.db import make_engine, readonly
 from bot.jobs import queue, reads
+from bot.jobs.models import DEAD
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """The `jobs` subcommand's arguments."""
     jobs = sub.add_parser("jobs", help="list pending and dead jobs; retry a dead one")
-    jobs.add_argument("--dead", action="store_true", help="list the dead jobs instead")
+    jobs.add_argument("--dead", action="store_true", help="list only the dead jobs")
     jobs.add_argument("--retry", type=int, metavar="ID", help="run a dead job again")
 
 
@@ -31,18 +32,18 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"job {args.retry} will run again")
             return 0
         with readonly(engine).connect() as conn:
-            rows = reads.listing(conn, dead=args.dead)
+            rows = reads.listing(conn, dead_only=args.dead)
     except sa.exc.SQLAlchemyError as exc:
         print(f"error: database: {exc.__cause__ or exc}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
     if not rows:
-        print("no dead jobs" if args.dead else "no pending jobs")
+        print("no dead jobs" if args.dead else "no pending or dead jobs")
         return 0
     print(f"{'id':>7}  {'kind':<20} {'status':<8} {'tries':>5}  {'due (UTC)':<19}  queue / error")
     for r in rows:
-        detail = r.last_error if args.dead and r.last_error else (r.queue_key or "")
+        detail = r.last_error if r.status == DEAD and r.last_error else (r.queue_key or "")
         due = r.run_at.strftime("%Y-%m-%d %H:%M:%S")
         print(f"{r.id:>7}  {r.kind:<20} {r.status:<8} {r.attempts:>5}  {due:<19}  {detail[:120]}")
     return 0

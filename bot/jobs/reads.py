@@ -24,9 +24,10 @@ class JobRow:
     last_error: str | None
 
 
-def listing(conn: sa.Connection, *, dead: bool, limit: int = 200) -> list[JobRow]:
-    """Pending and running jobs (or dead ones), oldest first."""
-    statuses = [DEAD] if dead else [PENDING, RUNNING]
+def listing(conn: sa.Connection, *, dead_only: bool, limit: int = 200) -> list[JobRow]:
+    """Dead jobs, then pending and running ones (or the dead alone), oldest first: what
+    needs a person comes first, and a storm's pending jobs never hide it."""
+    statuses = [DEAD] if dead_only else [DEAD, PENDING, RUNNING]
     rows = conn.execute(
         sa.select(
             job.c.id,
@@ -39,7 +40,7 @@ def listing(conn: sa.Connection, *, dead: bool, limit: int = 200) -> list[JobRow
             job.c.last_error,
         )
         .where(job.c.status.in_(statuses))
-        .order_by(job.c.id)
+        .order_by(sa.case((job.c.status == DEAD, 0), else_=1), job.c.id)
         .limit(limit)
     ).all()
     return [JobRow(*r) for r in rows]
