@@ -73,6 +73,9 @@ def test_declare_answers_201_with_the_incident_as_get_shows_it(service: Service)
         assert r.headers["location"] == "/api/incidents/2"
         r = c.post("/api/incidents", json=DECLARE)
         assert r.status_code == 201 and r.headers["x-also-open"] == "1"
+        # A title is one line of printable text: control characters, C1 too, are blanks.
+        r = c.post("/api/incidents", json={**DECLARE, "title": "Hub\x07down\x9bnow\r\nagain"})
+        assert r.json()["title"] == "Hub down now again"
 
 
 @pytest.mark.parametrize(

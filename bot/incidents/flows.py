@@ -1,6 +1,7 @@
 """What people and integrations do to incidents: each flow changes the incident, writes its
 timeline entry and queues the Slack and PagerDuty work, all in one transaction."""
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -79,6 +80,9 @@ def start_incident(
 
     `opened_by` names the alert its channel is named for; `how` follows who declared it in
     the timeline ("from the quiet channel")."""
+    # One line of printable text: a title is a heading, a topic, a file name, an Atom title.
+    # (Control characters, the C1 ones too, count as blanks.)
+    title = "".join(" " if unicodedata.category(c) == "Cc" else c for c in title)
     title = " ".join(title.split())[:200]
     if not title:
         raise FlowError("an incident needs a title")

@@ -8,7 +8,10 @@ import sqlalchemy as sa
 from bot.config import Settings
 from bot.db import make_engine, readonly
 from bot.jobs import queue, reads
-from bot.jobs.models import DEAD
+from bot.jobs.models import DEAD, PENDING, RUNNING
+
+# Rows of each kind listed: dead, and pending or running.
+LIMIT = 200
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -32,18 +35,29 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"job {args.retry} will run again")
             return 0
         with readonly(engine).connect() as conn:
-            rows = reads.listing(conn, dead_only=args.dead)
+            rows = reads.listing(conn, dead_only=args.dead, limit=LIMIT)
+            totals = reads.totals(conn)
     except sa.exc.SQLAlchemyError as exc:
         print(f"error: database: {exc.__cause__ or exc}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
     if not rows:
-        print("no dead jobs" if args.dead else "no pending or dead jobs")
+        print("no dead jobs" if args.dead else "no pending, running or dead jobs")
         return 0
-    print(f"{'id':>7}  {'kind':<20} {'status':<8} {'tries':>5}  {'due (UTC)':<19}  queue / error")
+    heading = "due/died (UTC)"
+    print(f"{'id':>7}  {'kind':<20} {'status':<8} {'tries':>5}  {heading:<19}  queue / error")
     for r in rows:
-        detail = r.last_error if r.status == DEAD and r.last_error else (r.queue_key or "")
-        due = r.run_at.strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{r.id:>7}  {r.kind:<20} {r.status:<8} {r.attempts:>5}  {due:<19}  {detail[:120]}")
+        dead = r.status == DEAD
+        detail = r.last_error if dead and r.last_error else (r.queue_key or "")
+        when = (r.updated_at if dead else r.run_at).strftime("%Y-%m-%d %H:%M:%S")
+        detail = " ".join(detail.split())[:120]  # an error may run over several lines
+        print(f"{r.id:>7}  {r.kind:<20} {r.status:<8} {r.attempts:>5}  {when:<19}  {detail}")
+    dead_n = totals.get(DEAD, 0)
+    waiting_n = totals.get(PENDING, 0) + totals.get(RUNNING, 0)
+    if dead_n > LIMIT or (not args.dead and waiting_n > LIMIT):
+        print(
+            f"(at most {LIMIT} of each shown, the newest dead and the oldest waiting: "
+            f"{dead_n} dead, {waiting_n} pending or running in all)"
+        )
     return 0

@@ -20,30 +20,39 @@ class JobRow:
     attempts: int
     run_at: datetime
     created_at: datetime
+    updated_at: datetime
     queue_key: str | None
     last_error: str | None
 
 
+_COLUMNS = (
+    job.c.id,
+    job.c.kind,
+    job.c.status,
+    job.c.attempts,
+    job.c.run_at,
+    job.c.created_at,
+    job.c.updated_at,
+    job.c.queue_key,
+    job.c.last_error,
+)
+
+
 def listing(conn: sa.Connection, *, dead_only: bool, limit: int = 200) -> list[JobRow]:
-    """Dead jobs, then pending and running ones (or the dead alone), oldest first: what
-    needs a person comes first, and a storm's pending jobs never hide it."""
-    statuses = [DEAD] if dead_only else [DEAD, PENDING, RUNNING]
-    rows = conn.execute(
-        sa.select(
-            job.c.id,
-            job.c.kind,
-            job.c.status,
-            job.c.attempts,
-            job.c.run_at,
-            job.c.created_at,
-            job.c.queue_key,
-            job.c.last_error,
-        )
-        .where(job.c.status.in_(statuses))
-        .order_by(sa.case((job.c.status == DEAD, 0), else_=1), job.c.id)
-        .limit(limit)
-    ).all()
+    """The dead jobs, newest first (what needs a person), then the pending and running ones,
+    oldest first (or the dead alone); at most `limit` of each, so neither hides the other."""
+    dead = sa.select(*_COLUMNS).where(job.c.status == DEAD).order_by(job.c.id.desc())
+    rows = list(conn.execute(dead.limit(limit)).all())
+    if not dead_only:
+        waiting = sa.select(*_COLUMNS).where(job.c.status.in_([PENDING, RUNNING]))
+        rows += conn.execute(waiting.order_by(job.c.id).limit(limit)).all()
     return [JobRow(*r) for r in rows]
+
+
+def totals(conn: sa.Connection) -> dict[str, int]:
+    """How many jobs there are in each status."""
+    rows = conn.execute(sa.select(job.c.status, sa.func.count()).group_by(job.c.status)).all()
+    return {str(status): int(n) for status, n in rows}
 
 
 def depth(conn: sa.Connection) -> dict[tuple[str, str], int]:

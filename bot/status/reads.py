@@ -45,7 +45,8 @@ def incident_read(incident: Incident, registry: Registry, *, public_url: str) ->
     ended = incident.resolved_at
     return StatusIncidentRead(
         number=incident.number,
-        # A title stored before migration 0008 may still hold Slack's tokens (`<@U123>`).
+        # A title declared in Slack before migration 0008 may hold its tokens (`<@U123>`): 0008
+        # undid only the escapes.
         title=to_partner(incident.title),
         status=incident.status,
         open=ended is None,
