@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.db import readonly
-from bot.effects.rows import incident_of
+from bot.effects.rows import incident_of, named_report
 from bot.followups import flows
 from bot.followups.models import FollowUp
 from bot.github.client import GitHubClient, GitHubError, Issue
@@ -34,7 +34,6 @@ from bot.incidents.naming import place
 from bot.jobs.attempt import GiveUp, RetryLater, Unreachable
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer
-from bot.postmortems.draft import people, report_file
 from bot.postmortems.mrkdwn import escape, to_github
 from bot.slack.client import SlackClient
 
@@ -186,24 +185,18 @@ class GitHubEffects:
             self._refused(p.incident, what, self.repo, exc, job)
             raise exc
         with Session(self.reader) as session:
-            incident = incident_of(session, p.incident)
-            done = incident.report_pr_url
-            involved = people(session, incident)
-        if done:
-            return  # recorded, on the timeline and announced in the same transaction
-        names = self._names(involved)
-        with Session(self.reader) as session:
-            incident = incident_of(session, p.incident)
-            draft, filename = report_file(
-                session,
-                self.registry,
-                incident,
-                timezone=self.timezone,
-                names=names,
-                template=self.template,
-            )
-            title = incident.title
-            marker = report_marker(incident, self.public_url)
+            if incident_of(session, p.incident).report_pr_url:
+                return  # recorded, on the timeline and announced in the same transaction
+        draft, filename, incident = named_report(
+            self.reader,
+            self.registry,
+            p.incident,
+            self._names,
+            timezone=self.timezone,
+            template=self.template,
+        )
+        title = incident.title
+        marker = report_marker(incident, self.public_url)
         folder = self.reports_path.strip("/")
         path = f"{folder}/{filename}" if folder else filename
         body = [

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from bot.db import as_aware, readonly, utcnow
-from bot.effects.rows import incident_of
+from bot.effects.rows import incident_of, named_report
 from bot.hubs import Registry
 from bot.incidents import effects, flows
 from bot.incidents.models import Incident
@@ -17,7 +17,6 @@ from bot.jobs.attempt import GiveUp, RetryLater
 from bot.jobs.models import Job
 from bot.jobs.queue import ClaimedJob
 from bot.jobs.worker import Performer
-from bot.postmortems.draft import people, report_file
 from bot.slack.client import SlackClient
 from bot.timeline.models import TimelineEvent
 
@@ -110,21 +109,15 @@ class MessageEffects:
         """Write the incident report, with people's names, and share it in the channel as the
         file it would be in a reports repository."""
         channel = self._channel(p.incident)
-        with Session(self.reader) as session:
-            incident = incident_of(session, p.incident)
-            involved = people(session, incident)
-        names = self.slack.display_names(involved)
-        with Session(self.reader) as session:
-            incident = incident_of(session, p.incident)
-            draft, filename = report_file(
-                session,
-                self.registry,
-                incident,
-                timezone=self.timezone,
-                names=names,
-                template=self.postmortem_template,
-            )
-            title = incident.title
+        draft, filename, incident = named_report(
+            self.reader,
+            self.registry,
+            p.incident,
+            self.slack.display_names,
+            timezone=self.timezone,
+            template=self.postmortem_template,
+        )
+        title = incident.title
         comment = "The incident report, ready to fill in: replace the prompts in _italics_."
         if draft.template_problem:
             comment += f" (The bundled template was used: {draft.template_problem}.)"
