@@ -87,21 +87,6 @@ class AlertItem:
     ends_at: datetime | None
 
 
-def render(
-    session: Session,
-    registry: Registry,
-    incident: Incident,
-    *,
-    timezone: str,
-    names: dict[str, str] | None = None,
-    template: str = "",
-) -> str:
-    """The report's text alone (see `write`)."""
-    return write(
-        session, registry, incident, timezone=timezone, names=names, template=template
-    ).text
-
-
 def write(
     session: Session,
     registry: Registry,

@@ -27,7 +27,7 @@ from bot.incidents import flows
 from bot.incidents.models import Incident
 from bot.incidents.naming import alert_title
 from bot.pagerduty import flows as pd_flows
-from bot.postmortems.draft import render, report_filename, write
+from bot.postmortems.draft import report_filename, write
 from bot.slack.client import SlackClient
 from bot.timeline.models import TimelineEvent
 from tests.conftest import ROOT, running
@@ -149,9 +149,9 @@ class Script:
         with Session(self.engine) as session:
             incident = session.get(Incident, self.number)
             assert incident is not None
-            return render(
+            return write(
                 session, self.registry, incident, timezone=timezone, names=NAMES, **kwargs
-            )
+            ).text
 
     def filename(self, timezone: str) -> str:
         with Session(self.engine) as session:
