@@ -2,16 +2,13 @@
 schema, which describe the credentials without changing who gets in."""
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import chromium, needs_chromium
 from tests.conftest import Service
-
-CHROMIUM = shutil.which("chromium")
 
 
 @pytest.fixture
@@ -101,30 +98,16 @@ def test_docs_load_nothing_from_elsewhere(service: Service, path: str):
         assert c.get("/docs-assets/no-such-file.js").status_code == 404
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@needs_chromium
 def test_swagger_ui_renders_with_an_authorize_button(service: Service, tmp_path: Path):
-    assert CHROMIUM is not None
-    done = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path}",
-            # Swagger UI fetches the schema and renders after load: give it time to.
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            f"{service.url}/docs",
-        ],
-        capture_output=True,
-        text=True,
+    dom = chromium(
+        tmp_path,
+        # Swagger UI fetches the schema and renders after load: give it time to.
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        f"{service.url}/docs",
         timeout=90,
-        check=False,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    dom = done.stdout
     assert "btn authorize" in dom, dom[-2000:]
     assert "/webhooks/alertmanager" in dom and "/api/incidents" in dom
     # One lock per operation that needs a credential.

@@ -5,47 +5,16 @@ them after the run: pytest's tmp_path would bury them in a temporary directory t
 cleaned up after a few runs."""
 
 import re
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
-import pytest
-
+from tests.browser import chromium, needs_chromium
 from tests.status.conftest import ALPHA_TOKEN, INTERNAL_NOTE, PARTNER_UPDATE, Seeded
 
-CHROMIUM = shutil.which("chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 PHONE = (412, 915)
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
-)
-
-
-def chromium(profile: Path, *args: str) -> str:
-    """Run headless Chromium once; its stdout."""
-    assert CHROMIUM is not None
-    done = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            # Root in a container has no user namespaces for Chromium's sandbox.
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+pytestmark = needs_chromium
 
 
 def visible_text(dom: str) -> str:
