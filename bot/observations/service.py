@@ -16,7 +16,14 @@ from bot.alerts.models import Alert
 from bot.db import insert_ignoring, utcnow
 from bot.hubs import Registry
 from bot.incidents import effects
-from bot.incidents.flows import FlowError, number_of, record_event, refresh_later, start_incident
+from bot.incidents.flows import (
+    FlowError,
+    number_of,
+    record_event,
+    refresh_later,
+    start_incident,
+    touch,
+)
 from bot.incidents.models import Incident
 from bot.incidents.naming import alert_title, fired_text, place, resolved_text
 from bot.jobs import queue
@@ -146,8 +153,7 @@ def _join(
             actor=actor,
         )
         incident.severity = severity
-    incident.updated_at = utcnow()
-    session.add(incident)
+    touch(session, incident)
     alerts = f"{count} alert" + ("" if count == 1 else "s")
     text = f"{alerts} added from the quiet channel by {who}"
     record_event(session, number, "note", text, actor=actor)
@@ -158,13 +164,7 @@ def channel_opened(session: Session, number: int) -> None:
     """An incident's channel is open: the quiet messages it was declared from link it now."""
     declared = session.exec(select(Observation).where(Observation.incident_number == number))
     for obs in declared:
-        obs.written_at = None  # shown at once, not after the edit interval
-        session.add(obs)
-        queue.hurry(
-            session.connection(),
-            effects.OBSERVE,
-            effects.Observe(day=obs.day, cluster=obs.cluster, hub=obs.hub),
-        )
+        _show_now(session, obs)
 
 
 def declare(
@@ -241,13 +241,18 @@ def declare(
                 resolved_text(name, a.cluster, a.hub),
                 at=a.ends_at or now,
             )
-    # A person's doing is shown at once, not after the edit interval.
-    obs.incident_number, obs.declared_by, obs.written_at = number, actor, None
+    obs.incident_number, obs.declared_by = number, actor
+    _show_now(session, obs)  # a person's doing
+    session.commit()
+    return number, joined, len(alerts)
+
+
+def _show_now(session: Session, obs: Observation) -> None:
+    """Bring the message up to date at once, not after the edit interval."""
+    obs.written_at = None
     session.add(obs)
     queue.hurry(
         session.connection(),
         effects.OBSERVE,
         effects.Observe(day=obs.day, cluster=obs.cluster, hub=obs.hub),
     )
-    session.commit()
-    return number, joined, len(alerts)

@@ -11,7 +11,7 @@ from bot.hubs import Registry
 from bot.hubs.schema import Community
 from bot.incidents.models import Incident
 from bot.incidents.naming import place
-from bot.incidents.timing import duration_text
+from bot.incidents.timing import duration_text, time_to_resolve
 from bot.postmortems.mrkdwn import to_partner
 from bot.status import links
 from bot.status.schemas import (
@@ -43,6 +43,7 @@ def incident_read(incident: Incident, registry: Registry, *, public_url: str) ->
     assert incident.number is not None
     hub = registry.hub(incident.cluster or "", incident.hub or "")
     ended = incident.resolved_at
+    lasted = time_to_resolve(incident)
     return StatusIncidentRead(
         number=incident.number,
         # A title declared in Slack before migration 0008 may hold its tokens (`<@U123>`): 0008
@@ -58,9 +59,7 @@ def incident_read(incident: Incident, registry: Registry, *, public_url: str) ->
         domain=hub.domain if hub else None,
         started_at=incident.started_at,
         resolved_at=ended,
-        duration="ongoing"
-        if ended is None
-        else duration_text(max(ended - incident.started_at, timedelta(0))),
+        duration="ongoing" if lasted is None else duration_text(lasted),
         url=links.absolute(
             public_url, links.incident_path(incident.community or "", incident.number)
         ),
