@@ -1,8 +1,8 @@
 """Ask Prometheus what an alert's expression says now, and draw its last hour."""
 
+import functools
 import io
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,25 +84,18 @@ class PrometheusContext:
             plt.close(fig)
 
 
-_pyplot_lock = threading.Lock()
-_pyplot_missing_said = False
-
-
+@functools.cache
 def _pyplot() -> Any:
     """matplotlib.pyplot, imported on first use; None (said once) when it is not installed."""
-    global _pyplot_missing_said
     # Imported here: matplotlib is big, an extra (`incident-bot[graphs]`), and only needed
     # once Prometheus is configured.
     try:
         import matplotlib
     except ImportError:
-        with _pyplot_lock:
-            if not _pyplot_missing_said:
-                _pyplot_missing_said = True
-                log.warning(
-                    "matplotlib is not installed: Prometheus graphs are skipped, values still "
-                    "posted (pip install 'incident-bot[graphs]')"
-                )
+        log.warning(
+            "matplotlib is not installed: Prometheus graphs are skipped, values still "
+            "posted (pip install 'incident-bot[graphs]')"
+        )
         return None
     matplotlib.use("Agg")  # no display here, ever
     import matplotlib.pyplot as plt

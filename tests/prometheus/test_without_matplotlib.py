@@ -22,13 +22,15 @@ SAID = "matplotlib is not installed"
 
 
 @pytest.fixture
-def without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+def without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # None in sys.modules makes `import matplotlib` raise ImportError, as if not installed,
     # even where another test imported it already.
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setattr(context, "_pyplot_missing_said", False)
+    context._pyplot.cache_clear()  # what an earlier test imported is forgotten, and after
+    yield
+    context._pyplot.cache_clear()
 
 
 @pytest.fixture
